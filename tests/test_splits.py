@@ -37,3 +37,9 @@ def test_rare_combinations_stay_in_train():
 def test_zero_fraction_gives_empty_validation():
     train, val = carve_validation(_split(np.zeros((10, 2), dtype=int)), 0.0, seed=0)
     assert len(train) == 10 and len(val) == 0
+
+
+def test_tiny_data_with_only_rare_combinations_still_gets_a_validation_split():
+    labels = np.array([[int(b) for b in f"{i:06b}"] for i in range(45)])  # 45 distinct combinations
+    train, val = carve_validation(_split(labels), 0.1, seed=0)
+    assert len(val) == 4 and len(train) == 41

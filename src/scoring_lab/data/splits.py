@@ -23,6 +23,8 @@ def carve_validation(train: Split, val_fraction: float, seed: int) -> tuple[Spli
 
     A combination rarer than ``ceil(1 / val_fraction)`` responses would expect
     less than one member in validation, so all its responses stay in train.
+    When the common combinations cannot supply the validation rows (tiny data
+    with many labels) the rows are drawn uniformly from all of train instead.
     Nothing is dropped: ``len(train) + len(val)`` equals the input size.
     """
     if not 0.0 <= val_fraction < 1.0:
@@ -35,16 +37,13 @@ def carve_validation(train: Split, val_fraction: float, seed: int) -> tuple[Spli
     min_count = math.ceil(1.0 / val_fraction)
     common = set(combos[counts >= min_count])
     pool = np.array([i for i in range(n) if keys[i] in common], dtype=int)
-    n_val = int(round(val_fraction * n))
-    if len(pool) == 0 or n_val == 0:
-        return train, train.subset(np.zeros(0, dtype=int))
-    n_val = min(n_val, len(pool) - 1)
-    pool_keys = keys[pool]
-    # sklearn needs every stratum to hold at least two members: guaranteed by min_count >= 2,
-    # but with val_fraction > 0.5 min_count is 1, so fall back to an unstratified draw then.
-    stratify = pool_keys if min_count >= 2 and len(set(pool_keys)) <= n_val else None
+    n_val = max(1, int(round(val_fraction * n)))
+    stratify = keys[pool] if len(common) >= 1 else None
+    if len(pool) <= n_val or len(common) > n_val:
+        # Too few responses in common combinations to stratify (tiny data with many labels,
+        # as in the smoke profile): draw the validation rows uniformly from all of train.
+        pool, stratify = np.arange(n), None
     _, val_idx = train_test_split(pool, test_size=n_val, random_state=seed, stratify=stratify)
-    val_idx = np.sort(val_idx)
     mask = np.zeros(n, dtype=bool)
     mask[val_idx] = True
     return train.subset(~mask), train.subset(mask)
