@@ -1,0 +1,100 @@
+"""The ``scoring-lab`` command line.
+
+    scoring-lab data summary --source synthetic|pasta-csv PATH|asap-sas PATH [--profile P] [--json]
+    scoring-lab book execute [--profile P] [--chapter NAME ...]
+    scoring-lab book sync
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .data import SOURCES, DataError
+from .profiles import PROFILE_NAMES, ProfileError
+
+
+def _parse_source(values: list[str]) -> tuple[str, str | None]:
+    source, *rest = values
+    if source not in SOURCES:
+        raise DataError(f"unknown data source {source!r}: choose one of {', '.join(SOURCES)}")
+    if source == "synthetic":
+        if rest:
+            raise DataError("--source synthetic takes no path")
+        return source, None
+    if len(rest) != 1:
+        raise DataError(f"--source {source} needs exactly one PATH (the data directory)")
+    return source, rest[0]
+
+
+def _data_summary(args) -> int:
+    from .data.summary import summary_table
+    from .run import setup
+
+    source, path = _parse_source(args.source)
+    run = setup("data", profile=args.profile, source=source, path=path, seed=args.seed)
+    table = summary_table(run.tasks)
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
+        return 0
+    shown = table.drop(columns=["label_names"]).copy()
+    shown["prevalence"] = shown["prevalence"].map(lambda p: " ".join(f"{x:.2f}" for x in p))
+    print(shown.to_string(index=False))
+    return 0
+
+
+def _book_execute(args) -> int:
+    from .chapters import execute_all
+
+    outs = execute_all(args.notebooks, args.output, profile=args.profile, cwd=Path.cwd(), only=args.chapter)
+    for o in outs:
+        print(o)
+    return 0
+
+
+def _book_sync(args) -> int:
+    from .chapters import chapter_sources, sync_notebook
+
+    for s in chapter_sources(args.notebooks):
+        print(sync_notebook(s))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scoring-lab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect data sources").add_subparsers(dest="action", required=True)
+    s = data.add_parser("summary", help="one row per task: labels, split sizes, prevalences")
+    s.add_argument("--source", nargs="+", default=["synthetic"], metavar="SOURCE [PATH]",
+                   help=f"one of {', '.join(SOURCES)}; the file sources take a directory PATH")
+    s.add_argument("--profile", default="default", help=f"{', '.join(PROFILE_NAMES)} or a profile YAML path")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    s.set_defaults(func=_data_summary)
+
+    book = sub.add_parser("book", help="execute the book's chapters").add_subparsers(dest="action", required=True)
+    e = book.add_parser("execute", help="run every chapter with papermill into book/chapters")
+    e.add_argument("--profile", default="default")
+    e.add_argument("--chapter", action="append", help="only this chapter (file stem); repeatable")
+    e.add_argument("--notebooks", default="notebooks")
+    e.add_argument("--output", default="book/chapters")
+    e.set_defaults(func=_book_execute)
+    y = book.add_parser("sync", help="rewrite notebooks/*.ipynb from their MyST sources")
+    y.add_argument("--notebooks", default="notebooks")
+    y.set_defaults(func=_book_sync)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ProfileError, FileNotFoundError) as e:
+        print(f"scoring-lab: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

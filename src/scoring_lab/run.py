@@ -1,0 +1,99 @@
+"""What a chapter's first cell calls: one object holding a run's settings and outputs.
+
+``run = setup("data", profile="default", source="synthetic", path=None, seed=0)``
+loads the profile, loads the tasks once, and writes the chapter's tables and
+figures under ``results/<profile>/<chapter>/`` (``results/<profile>-<source>/...``
+when the data source is not the profile's own) with a ``run.json`` beside them
+saying which profile, data and seed produced them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .data import Task, load_tasks
+from .profiles import Profile, load_profile
+
+RESULTS_ENV = "SCORING_LAB_RESULTS"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``_toc.yml``, or None."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_toc.yml").is_file() and (d / "src" / "scoring_lab").is_dir():
+            return d
+    return None
+
+
+def results_root() -> Path:
+    """``$SCORING_LAB_RESULTS``, else ``results/`` at the project root, else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "results"
+
+
+@dataclass
+class Run:
+    chapter: str
+    profile: Profile
+    source: str
+    path: str | None
+    seed: int
+    results_dir: Path
+    saved: list[Path] = field(default_factory=list)
+
+    @cached_property
+    def tasks(self) -> dict[str, Task]:
+        """The run's tasks, loaded once."""
+        d = self.profile.data
+        return load_tasks(self.source, self.path, seed=self.seed, val_fraction=d.val_fraction,
+                          scale=d.scale, difficulty=d.difficulty)
+
+    def provenance(self) -> dict:
+        return {
+            "chapter": self.chapter,
+            "profile": self.profile.to_dict(),
+            "source": self.source,
+            "path": self.path,
+            "seed": self.seed,
+            "scoring_lab_version": __version__,
+            "python": platform.python_version(),
+        }
+
+    def _out(self, filename: str) -> Path:
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        (self.results_dir / "run.json").write_text(json.dumps(self.provenance(), indent=2) + "\n")
+        path = self.results_dir / filename
+        self.saved.append(path)
+        return path
+
+    def save_table(self, name: str, table: pd.DataFrame, index: bool = False) -> pd.DataFrame:
+        """Write ``table`` to ``<results_dir>/<name>.csv`` and return it unchanged."""
+        table.to_csv(self._out(f"{name}.csv"), index=index)
+        return table
+
+    def save_figure(self, name: str, fig, dpi: int = 150):
+        """Write a matplotlib figure to ``<results_dir>/<name>.png`` and return it."""
+        fig.savefig(self._out(f"{name}.png"), dpi=dpi, bbox_inches="tight")
+        return fig
+
+
+def setup(chapter: str, profile: str | Path = "default", source: str | None = None,
+          path: str | Path | None = None, seed: int = 0) -> Run:
+    """Start a chapter's run. ``source=None`` takes the profile's data source."""
+    prof = load_profile(profile)
+    src = source or prof.data.source
+    # Results from another data source never overwrite the profile's own.
+    tag = prof.name if src == prof.data.source else f"{prof.name}-{src}"
+    results_dir = results_root() / tag / chapter
+    return Run(chapter=chapter, profile=prof, source=src, path=None if path in (None, "") else str(path),
+               seed=int(seed), results_dir=results_dir)

@@ -1,0 +1,34 @@
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from scoring_lab.run import setup
+
+
+def test_results_go_under_profile_and_chapter_with_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCORING_LAB_RESULTS", str(tmp_path))
+    run = setup("data", profile="smoke", seed=7)
+    assert run.results_dir == tmp_path / "smoke" / "data"
+    run.save_table("t", pd.DataFrame({"a": [1, 2]}))
+    fig, ax = plt.subplots(); ax.plot([0, 1]); ax.set_title("x")
+    run.save_figure("f", fig)
+    assert pd.read_csv(tmp_path / "smoke" / "data" / "t.csv")["a"].tolist() == [1, 2]
+    assert (tmp_path / "smoke" / "data" / "f.png").stat().st_size > 1000
+    prov = json.loads((tmp_path / "smoke" / "data" / "run.json").read_text())
+    assert prov["seed"] == 7 and prov["source"] == "synthetic" and prov["profile"]["data"]["scale"] == 0.05
+
+
+def test_another_source_never_overwrites_the_profile_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCORING_LAB_RESULTS", str(tmp_path))
+    run = setup("data", profile="default", source="pasta-csv", path="/data/pasta")
+    assert run.results_dir == tmp_path / "default-pasta-csv" / "data"
+
+
+def test_tasks_load_once_with_the_profile_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCORING_LAB_RESULTS", str(tmp_path))
+    run = setup("data", profile="smoke")
+    assert run.tasks is run.tasks
+    assert len(run.tasks) == 9
+    t = run.tasks["gas_filled_balloons"]
+    assert len(t.train) + len(t.val) < 100  # smoke scale
