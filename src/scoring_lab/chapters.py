@@ -12,7 +12,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-from tqdm.auto import tqdm
 
 
 def chapter_sources(notebooks_dir: str | Path = "notebooks") -> list[Path]:
@@ -77,5 +76,8 @@ def execute_all(notebooks_dir: str | Path = "notebooks", output_dir: str | Path 
         if unknown:
             raise ValueError(f"unknown chapter(s) {sorted(unknown)}; known: {[s.stem for s in sources]}")
         sources = [s for s in sources if s.stem in wanted]
-    return [execute_chapter(s, output_dir, profile=profile, cwd=cwd, progress=False)
-            for s in tqdm(sources, desc=f"chapters ({profile})", unit="chapter")]
+    outs = []
+    for i, s in enumerate(sources, 1):
+        print(f"[{i}/{len(sources)}] {s.stem} ({profile})", flush=True)
+        outs.append(execute_chapter(s, output_dir, profile=profile, cwd=cwd, progress=True))
+    return outs

@@ -1,6 +1,7 @@
 """The ``scoring-lab`` command line.
 
     scoring-lab data summary --source synthetic|pasta-csv PATH|asap-sas PATH [--profile P] [--json]
+    scoring-lab cache list [--json] | scoring-lab cache clear [--kind K]
     scoring-lab book execute [--profile P] [--chapter NAME ...]
     scoring-lab book sync
 """
@@ -61,6 +62,37 @@ def _book_sync(args) -> int:
     return 0
 
 
+def _cache_list(args) -> int:
+    from .cache import ArtifactCache
+
+    cache = ArtifactCache(args.root)
+    entries = cache.entries()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    print(f"cache: {cache.root}")
+    if not entries:
+        print("(empty)")
+        return 0
+    import pandas as pd
+
+    table = pd.DataFrame(entries)
+    table["MB"] = (table["bytes"] / 1e6).round(2)
+    table["created"] = pd.to_datetime(table["created"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
+    print(table[["kind", "key", "MB", "created"]].to_string(index=False))
+    print(f"{len(table)} artifacts, {table['bytes'].sum() / 1e6:.1f} MB")
+    return 0
+
+
+def _cache_clear(args) -> int:
+    from .cache import ArtifactCache
+
+    cache = ArtifactCache(args.root)
+    n = cache.clear(args.kind or None)
+    print(f"removed {n} artifacts from {cache.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scoring-lab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -73,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="print a JSON list of objects")
     s.set_defaults(func=_data_summary)
+
+    cache = sub.add_parser("cache", help="the artifact cache of trained models and predictions").add_subparsers(
+        dest="action", required=True)
+    c = cache.add_parser("list", help="every cached artifact: kind, key, size, creation time")
+    c.add_argument("--root", default=None, help="cache folder (default: $SCORING_LAB_CACHE or .cache/scoring-lab)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cache_list)
+    c = cache.add_parser("clear", help="remove cached artifacts (all, or of the given kinds)")
+    c.add_argument("--root", default=None)
+    c.add_argument("--kind", action="append", help="only this kind (e.g. scorer, predictions); repeatable")
+    c.set_defaults(func=_cache_clear)
 
     book = sub.add_parser("book", help="execute the book's chapters").add_subparsers(dest="action", required=True)
     e = book.add_parser("execute", help="run every chapter with papermill into book/chapters")

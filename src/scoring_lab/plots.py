@@ -30,3 +30,37 @@ def class_distribution(scores: pd.DataFrame, title: str = "Holistic score distri
     ax.legend(title="score", bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def training_curves(curves: pd.DataFrame, score_label: str = "validation micro-F1"):
+    """Two panels over epochs, one line per task: validation loss, and the validation score."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    sns.lineplot(data=curves, x="epoch", y="val_loss", hue="task", marker="o", ax=axes[0], legend=False)
+    sns.lineplot(data=curves, x="epoch", y="val_score", hue="task", marker="o", ax=axes[1])
+    axes[0].set_title("Validation loss (BCE) per epoch")
+    axes[0].set_ylabel("validation loss")
+    axes[1].set_title(f"{score_label.capitalize()} per epoch")
+    axes[1].set_ylabel(score_label)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    axes[1].legend(title="task", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def ours_vs_paper(comparison: pd.DataFrame, metric: str = "micro_f1", title: str | None = None):
+    """Paired horizontal bars per task: this run's test metric and the paper's published one."""
+    long = pd.concat([
+        comparison[["task", metric]].rename(columns={metric: "value"}).assign(source="this book (test split)"),
+        comparison[["task", f"{metric} (paper)"]].rename(columns={f"{metric} (paper)": "value"})
+        .assign(source="paper (published)"),
+    ])
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * comparison.shape[0]))
+    sns.barplot(data=long, y="task", x="value", hue="source", ax=ax, orient="h")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(metric.replace("_", " "))
+    ax.set_ylabel("task")
+    ax.set_title(title or f"Per-task {metric.replace('_', ' ')}: this book vs the paper")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="source")
+    fig.tight_layout()
+    return fig

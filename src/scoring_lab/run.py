@@ -58,6 +58,21 @@ class Run:
         return load_tasks(self.source, self.path, seed=self.seed, val_fraction=d.val_fraction,
                           scale=d.scale, difficulty=d.difficulty)
 
+    @cached_property
+    def cache(self):
+        """The artifact cache (``$SCORING_LAB_CACHE`` or ``.cache/scoring-lab`` at the project root)."""
+        from .cache import ArtifactCache
+
+        return ArtifactCache()
+
+    def scorers(self, progress: bool = True):
+        """One fine-tuned scorer per task with the profile's training settings: trained once, then cached."""
+        from .per_task import get_scorers
+
+        if "_scorers" not in self.__dict__:
+            self.__dict__["_scorers"] = get_scorers(self.tasks, self.profile.train, self.seed, self.cache, progress)
+        return self.__dict__["_scorers"]
+
     def provenance(self) -> dict:
         return {
             "chapter": self.chapter,

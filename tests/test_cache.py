@@ -1,0 +1,105 @@
+"""The content-addressed artifact cache: keys, atomic writes, corruption, listing."""
+import json
+import warnings
+
+import pytest
+
+from scoring_lab.cache import ArtifactCache, CorruptArtifactWarning, stable_hash
+from scoring_lab.cli import main
+
+
+def _produce(value):
+    def produce(folder):
+        (folder / "v.txt").write_text(value)
+    return produce
+
+
+def _load(art):
+    return art.file("v.txt").read_text()
+
+
+def test_key_is_content_addressed():
+    assert ArtifactCache.key({"a": 1, "b": [1, 2]}) == ArtifactCache.key({"b": [1, 2], "a": 1})
+    assert ArtifactCache.key({"a": 1}) != ArtifactCache.key({"a": 2})
+    assert len(ArtifactCache.key({})) == 32 and stable_hash((1, 2)) == stable_hash([1, 2])
+
+
+def test_hit_after_miss_and_a_new_key_when_inputs_change(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    calls = []
+
+    def produce(folder):
+        calls.append(1)
+        (folder / "v.txt").write_text("x")
+
+    assert cache.get_or_compute("thing", {"seed": 0}, produce, _load) == ("x", False)
+    assert cache.get_or_compute("thing", {"seed": 0}, produce, _load) == ("x", True)
+    assert cache.get_or_compute("thing", {"seed": 1}, produce, _load) == ("x", False)
+    assert len(calls) == 2
+    manifest = json.loads((cache.path("thing", cache.key({"seed": 0})) / "manifest.json").read_text())
+    assert manifest["inputs"] == {"seed": 0} and set(manifest["files"]) == {"v.txt"}
+
+
+def test_a_killed_producer_leaves_nothing_behind(tmp_path):
+    cache = ArtifactCache(tmp_path)
+
+    def dies(folder):
+        (folder / "half.bin").write_bytes(b"\0" * 100)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_or_compute("thing", {"a": 1}, dies, _load)
+    assert not any((tmp_path / "thing").iterdir())
+    assert cache.entries() == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "manifest"])
+def test_corrupt_artifact_is_reported_and_recomputed(tmp_path, damage):
+    cache = ArtifactCache(tmp_path)
+    cache.get_or_compute("thing", {"a": 1}, _produce("good"), _load)
+    folder = cache.path("thing", cache.key({"a": 1}))
+    if damage == "truncate":
+        (folder / "v.txt").write_text("go")
+    elif damage == "delete":
+        (folder / "v.txt").unlink()
+    else:
+        (folder / "manifest.json").write_text("{not json")
+    with pytest.warns(CorruptArtifactWarning, match=r"thing/.* is corrupt .*recomputing"):
+        value, hit = cache.get_or_compute("thing", {"a": 1}, _produce("fresh"), _load)
+    assert (value, hit) == ("fresh", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.get_or_compute("thing", {"a": 1}, _produce("never"), _load) == ("fresh", True)
+
+
+def test_a_loader_that_fails_counts_as_corrupt(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    cache.get_or_compute("thing", {"a": 1}, _produce("good"), _load)
+
+    def broken(art):
+        raise ValueError("cannot parse")
+
+    with pytest.warns(CorruptArtifactWarning, match="cannot parse"):
+        with pytest.raises(ValueError):  # the recomputed artifact is loaded by the same broken loader
+            cache.get_or_compute("thing", {"a": 1}, _produce("fresh"), broken)
+
+
+def test_root_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCORING_LAB_CACHE", str(tmp_path / "c"))
+    assert ArtifactCache().root == tmp_path / "c"
+
+
+def test_cli_list_and_clear(tmp_path, capsys):
+    cache = ArtifactCache(tmp_path)
+    cache.get_or_compute("scorer", {"a": 1}, _produce("x"), _load)
+    cache.get_or_compute("predictions", {"a": 1}, _produce("y"), _load)
+    assert main(["cache", "list", "--root", str(tmp_path), "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert sorted(e["kind"] for e in entries) == ["predictions", "scorer"]
+    assert main(["cache", "list", "--root", str(tmp_path)]) == 0
+    assert "2 artifacts" in capsys.readouterr().out
+    assert main(["cache", "clear", "--root", str(tmp_path), "--kind", "predictions"]) == 0
+    assert "removed 1 artifacts" in capsys.readouterr().out
+    assert [e["kind"] for e in cache.entries()] == ["scorer"]
+    assert main(["cache", "clear", "--root", str(tmp_path)]) == 0
+    assert cache.entries() == []
