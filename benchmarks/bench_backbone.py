@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import resource
 import time
 from dataclasses import replace
 
@@ -78,6 +79,7 @@ def main() -> None:
     print(f"inference, batch 32: {b32:6.2f} ms per response ({1000 / b32:6.1f} responses/s), {len(texts)} responses")
     lengths = [len(x) for x in scorer.tokenizer(texts)["input_ids"]]
     print(f"token lengths of those responses: mean {np.mean(lengths):.1f}, max {max(lengths)}")
+    print(f"peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
