@@ -193,3 +193,9 @@ def test_shortcut_costs_compare_a_full_fine_tune_with_the_profile(task, tmp_path
     assert costs[["micro_f1", "train_seconds", "seconds_per_epoch"]].notna().all().all()
     with pytest.raises(ValueError, match="fine-tunes every layer"):
         per_task.shortcut_costs(task, TINY, cache=ArtifactCache(tmp_path), progress=False)
+
+
+def test_truncated_share_counts_responses_over_each_limit(task):
+    tok = load_backbone(TINY_RANDOM).tokenizer
+    shares = per_task.truncated_share({task.name: task}, tok, (5, 1000))
+    assert shares[1000] == 0.0 and 0.5 < shares[5] <= 1.0

@@ -140,6 +140,13 @@ def training_curves(scorers: dict[str, TrainedScorer]) -> pd.DataFrame:
     return pd.concat([ts.history.assign(task=name) for name, ts in scorers.items()], ignore_index=True)
 
 
+def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) -> dict[int, float]:
+    """{max_length: share of all responses (every split) longer than that many tokens}."""
+    texts = [x for t in tasks.values() for s in t.splits().values() for x in s.texts]
+    lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]]) if texts else np.zeros(0)
+    return {m: float((lengths > m).mean()) if len(lengths) else 0.0 for m in max_lengths}
+
+
 def shortcut_ladder(base: TrainSettings, full_lr: float = 5e-5) -> list[tuple[str, TrainSettings]]:
     """A full fine-tune, the profile's ``base``, and ``base`` with one shortcut changed at a time.
 
@@ -163,7 +170,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
     """Test metrics and training cost of each rung of :func:`shortcut_ladder` on one task.
 
     Columns: setting, micro_f1, macro_f1, exact_match, per_label_accuracy, kappa, train_seconds,
-    seconds_per_epoch, epochs_run, trainable_params, max_length, trainable_layers, lr.
+    seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr.
     Seconds are those measured when the scorer was trained (kept in the cache).
     """
     if base.trainable_layers is None:
@@ -175,7 +182,8 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
         rows.append({"setting": label, **{k: v for k, v in m.items() if k != "n_test"},
                      "train_seconds": ts.info["seconds"],
                      "seconds_per_epoch": float(ts.history["seconds"].mean()),
-                     "epochs_run": ts.info["epochs_run"], "trainable_params": ts.info["n_trainable"],
+                     "epochs_run": ts.info["epochs_run"], "best_epoch": ts.info["best_epoch"],
+                     "trainable_params": ts.info["n_trainable"],
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
                      "lr": settings.lr})
     return pd.DataFrame(rows)

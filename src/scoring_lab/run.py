@@ -50,6 +50,7 @@ class Run:
     seed: int
     results_dir: Path
     saved: list[Path] = field(default_factory=list)
+    _scorers: dict | None = field(default=None, repr=False)
 
     @cached_property
     def tasks(self) -> dict[str, Task]:
@@ -69,9 +70,9 @@ class Run:
         """One fine-tuned scorer per task with the profile's training settings: trained once, then cached."""
         from .per_task import get_scorers
 
-        if "_scorers" not in self.__dict__:
-            self.__dict__["_scorers"] = get_scorers(self.tasks, self.profile.train, self.seed, self.cache, progress)
-        return self.__dict__["_scorers"]
+        if self._scorers is None:
+            self._scorers = get_scorers(self.tasks, self.profile.train, self.seed, self.cache, progress)
+        return self._scorers
 
     def provenance(self) -> dict:
         return {
