@@ -90,3 +90,10 @@ def test_weighted_mean_by_test_size():
 def test_bad_metric_input_is_rejected(bad):
     with pytest.raises(ValueError):
         bad()
+
+
+def test_exact_match_ceiling_under_independent_label_flips():
+    assert M.exact_match_ceiling(0.05, 10) == pytest.approx(0.95 ** 10)
+    assert M.exact_match_ceiling(0.0, 7) == 1.0 and M.exact_match_ceiling(0.2, 0) == 1.0
+    with pytest.raises(ValueError):
+        M.exact_match_ceiling(1.5, 3)

@@ -41,3 +41,10 @@ def test_settings_table_puts_the_reason_beside_each_departure():
 def test_unknown_chapter_is_named():
     with pytest.raises(ValueError, match=r"unknown chapter\(s\) \['99_nope'\]"):
         execute_all(Path(__file__).resolve().parents[1] / "notebooks", "/tmp/unused", only=["99_nope"])
+
+
+def test_count_in_band_ignores_the_mean_row():
+    from scoring_lab.per_task import count_in_band
+
+    m = pd.DataFrame({"task": ["a", "b", "c", "weighted mean"], "micro_f1": [0.74, 0.75, 0.9, 0.8]})
+    assert count_in_band(m, "micro_f1", 0.75, 0.9) == 2

@@ -110,6 +110,14 @@ def mean_kappa(y_true, y_pred) -> float:
     return float(per_label_kappa(y_true, y_pred).mean())
 
 
+def exact_match_ceiling(flip_rate: float, n_labels: int) -> float:
+    """Best expected exact match when each of ``n_labels`` reference labels is flipped
+    independently with probability ``flip_rate`` (rater noise): ``(1 - flip_rate) ** n_labels``."""
+    if not 0 <= flip_rate <= 1 or n_labels < 0:
+        raise ValueError("flip_rate must be in [0, 1] and n_labels >= 0")
+    return float((1 - flip_rate) ** n_labels)
+
+
 def multilabel_report(y_true, y_pred) -> dict[str, float]:
     """All multi-label metrics for one task, keyed as :data:`MULTILABEL_METRICS`, plus n_test."""
     t, p = _check_pair(y_true, y_pred)

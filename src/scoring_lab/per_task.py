@@ -83,7 +83,7 @@ class TrainedScorer:
 
 
 def _save_trained(result: training_module.TrainResult, folder: Path) -> None:
-    result.scorer.save(folder, names=result.trained_parameters + ["head.weight", "head.bias"])
+    result.scorer.save(folder, names=result.trained_parameters)  # the head is among them
     result.history.to_csv(folder / "history.csv", index=False)
     (folder / "info.json").write_text(json.dumps(result.info, indent=2))
 
@@ -138,6 +138,13 @@ def metrics_table(scorers: dict[str, TrainedScorer], tasks: dict[str, Task], spl
 def training_curves(scorers: dict[str, TrainedScorer]) -> pd.DataFrame:
     """Long table of every scorer's history: task, epoch, train_loss, val_loss, val_score, seconds."""
     return pd.concat([ts.history.assign(task=name) for name, ts in scorers.items()], ignore_index=True)
+
+
+def count_in_band(metrics: pd.DataFrame, column: str = "micro_f1", low: float = 0.75,
+                  high: float = 0.9) -> int:
+    """How many tasks (the ``weighted mean`` row excluded) have ``low <= column <= high``."""
+    per = metrics.loc[metrics["task"] != "weighted mean", column]
+    return int(((per >= low) & (per <= high)).sum())
 
 
 def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) -> dict[int, float]:

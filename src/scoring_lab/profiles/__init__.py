@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from ..data import SOURCES
+
 PROFILE_NAMES = ("smoke", "default", "paper")
-SOURCES = ("synthetic", "pasta-csv", "asap-sas")
 
 
 class ProfileError(ValueError):
