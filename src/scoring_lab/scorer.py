@@ -4,6 +4,9 @@ Multi-label (one logit per rubric dimension, BCE, threshold 0.5) or multi-class
 (one logit per holistic score, cross-entropy). Inference (``predict_proba``,
 ``predict``, ``features``) is batched, gradient-free, sorted by length so each
 batch pads only to its own longest response.
+
+Encoder and head share one dtype (``ScorerSpec.dtype``, float32 by default);
+losses and probabilities are computed in float32 whatever it is.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
-from .backbone import Backbone, load_backbone
+from .backbone import Backbone, load_backbone, torch_dtype
 
 THRESHOLD = 0.5
 
@@ -32,6 +35,7 @@ class ScorerSpec:
     dropout: float = 0.1
     max_length: int = 100
     seed: int = 0        # only used to initialise a random ("tiny-random-bert") backbone
+    dtype: str = "float32"  # of the encoder's and the head's weights (TrainSettings.dtype)
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
@@ -61,9 +65,10 @@ class Scorer(nn.Module):
         super().__init__()
         self.spec = spec
         self.tokenizer = backbone.tokenizer
-        self.encoder = backbone.model
+        weights_dtype = torch_dtype(spec.dtype)
+        self.encoder = backbone.model.to(weights_dtype)  # a no-op when the backbone was loaded in spec.dtype
         self.dropout = nn.Dropout(spec.dropout)
-        self.head = nn.Linear(backbone.hidden_size, spec.n_outputs)
+        self.head = nn.Linear(backbone.hidden_size, spec.n_outputs, dtype=weights_dtype)
 
     @property
     def n_layers(self) -> int:
@@ -106,11 +111,13 @@ class Scorer(nn.Module):
 
     # ---- loss and decisions ---------------------------------------------------------
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()  # half-precision logits (dtype or autocast): the loss is still taken in float32
         if self.spec.kind == "multilabel":
             return nn.functional.binary_cross_entropy_with_logits(logits, targets.float())
         return nn.functional.cross_entropy(logits, targets.long())
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
         return torch.sigmoid(logits) if self.spec.kind == "multilabel" else torch.softmax(logits, dim=-1)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
@@ -157,14 +164,15 @@ class Scorer(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device | None = None) -> "Scorer":
-        """Rebuild from the backbone and overwrite the saved parameters; every saved key must match.
+        """Rebuild from the backbone (in the dtype it was trained in) and overwrite the saved parameters;
+        every saved key must match.
 
         ``device``: where to put it; by default the GPU when there is one, else the CPU.
         """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = Path(folder)
         spec = ScorerSpec(**json.loads((folder / "scorer.json").read_text()))
-        scorer = cls(load_backbone(spec.backbone, seed=spec.seed), spec)
+        scorer = cls(load_backbone(spec.backbone, seed=spec.seed, dtype=spec.dtype), spec)
         state = load_file(str(folder / "weights.safetensors"))
         result = scorer.load_state_dict(state, strict=False)
         if result.unexpected_keys:

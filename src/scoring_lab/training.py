@@ -8,6 +8,12 @@ grouped by length (``group_by_length``), a shorter ``max_length``, and ``trainab
 head train, so the frozen layers below run once per response and their output
 states are reused every epoch. LoRA adapters (peft) are the other option.
 
+Precision, also from the settings: the backbone's weights are loaded in
+``dtype`` (float32 by default, whatever the checkpoint was saved in), and
+``mixed_precision`` (no, bf16, fp16) is Accelerate's autocast around the forward
+pass. fp16 autocast needs a GPU: without one it falls back to no with a
+warning. The profile's value overrides ``accelerate launch --mixed_precision``.
+
 The same code runs under ``accelerate launch`` on several GPUs: Accelerate
 places the model, shards the batches and gathers validation predictions.
 """
@@ -16,12 +22,14 @@ from __future__ import annotations
 import copy
 import random
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -99,6 +107,23 @@ def _lower_states(scorer: Scorer, ids: list[list[int]], layer: int, batch_size: 
     return out
 
 
+def mixed_precision_for(settings: TrainSettings) -> str:
+    """The autocast to train with here: ``settings.mixed_precision``, except fp16 without a GPU, which is no."""
+    if settings.mixed_precision == "fp16" and PartialState().device.type == "cpu":
+        warnings.warn("train.mixed_precision fp16 needs a GPU; training on the CPU in full precision (no)",
+                      stacklevel=3)
+        return "no"
+    return settings.mixed_precision
+
+
+def _accelerator(mixed_precision: str) -> Accelerator:
+    """An Accelerator with this autocast, even when an earlier one in this process had another."""
+    current = AcceleratorState._shared_state.get("_mixed_precision")
+    if current is not None and current != mixed_precision:
+        AcceleratorState._reset_state()  # a per-process singleton; transformers' Trainer resets it the same way
+    return Accelerator(mixed_precision=mixed_precision)
+
+
 def _freeze_for(scorer: Scorer, settings: TrainSettings) -> int:
     """Set requires_grad per the settings; returns the first trainable encoder layer (0 = all)."""
     if settings.lora is not None:
@@ -140,10 +165,10 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
                          "(raise data.val_fraction)")
     t0 = time.perf_counter()
     seed_everything(seed)
-    accelerator = Accelerator()
-    backbone = load_backbone(settings.backbone, seed=seed)
+    accelerator = _accelerator(mixed_precision_for(settings))
+    backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype)
     spec = ScorerSpec(backbone=settings.backbone, kind=task.kind, n_outputs=task.n_labels,
-                      dropout=settings.dropout, max_length=settings.max_length, seed=seed)
+                      dropout=settings.dropout, max_length=settings.max_length, seed=seed, dtype=settings.dtype)
     scorer = Scorer(backbone, spec).to(accelerator.device)
     first = _freeze_for(scorer, settings)
     if settings.lora is not None:
@@ -210,7 +235,7 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
             if bad_epochs >= settings.patience:
                 break
 
-    final = accelerator.unwrap_model(model)
+    final = accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # no autocast left: as Scorer.load gives it
     with torch.no_grad():
         params = dict(final.named_parameters())
         for n, v in best.items():
@@ -222,7 +247,8 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
     n_total = sum(p.numel() for p in final.parameters())
     info = {"best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": len(history) < settings.max_epochs,
             "seconds": time.perf_counter() - t0, "n_trainable": int(sum(v.numel() for v in best.values())),
-            "n_total": int(n_total), "first_trainable_layer": first, "device": str(accelerator.device)}
+            "n_total": int(n_total), "first_trainable_layer": first, "device": str(accelerator.device),
+            "dtype": settings.dtype, "mixed_precision": accelerator.mixed_precision}
     return TrainResult(scorer=final, history=pd.DataFrame(history), trained_parameters=trainable, info=info)
 
 

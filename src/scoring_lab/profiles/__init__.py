@@ -15,6 +15,8 @@ import yaml
 from ..data import SOURCES
 
 PROFILE_NAMES = ("smoke", "default", "paper")
+DTYPES = ("float32", "bfloat16", "float16")     # train.dtype: what the backbone's weights are loaded in
+MIXED_PRECISIONS = ("no", "bf16", "fp16")       # train.mixed_precision: Accelerate's autocast
 
 
 class ProfileError(ValueError):
@@ -70,6 +72,11 @@ class TrainSettings:
     trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
                                          # the frozen lower layers' states are computed once and reused
     lora: LoraSettings | None = None
+    dtype: str = "float32"               # the backbone's weights are loaded (and trained) in this dtype, whatever
+                                         # the checkpoint was saved in; bfloat16 / float16 weights suit inference
+                                         # only: to train in half precision keep float32 and set mixed_precision
+    mixed_precision: str = "no"          # no | bf16 | fp16: autocast by Accelerate (float32 weights, half-precision
+                                         # matmuls); fp16 needs a GPU: on a CPU it falls back to no with a warning
 
     def __post_init__(self):
         if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.max_length < 8:
@@ -80,6 +87,13 @@ class TrainSettings:
             raise ProfileError("train.trainable_layers must be None (all) or >= 1")
         if self.lora is not None and self.trainable_layers is not None:
             raise ProfileError("train: use either lora or trainable_layers, not both")
+        if self.dtype not in DTYPES:
+            raise ProfileError(f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ProfileError(f"train.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
+        if self.mixed_precision != "no" and self.dtype != "float32":
+            raise ProfileError(f"train.mixed_precision {self.mixed_precision!r} autocasts float32 weights: with "
+                               f"train.dtype {self.dtype!r} set mixed_precision to 'no' (or dtype to float32)")
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,8 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         train_raw["lora"] = _section(LoraSettings, lora, f"{where}, section train.lora")
     if isinstance(train_raw.get("lr"), str):
         train_raw["lr"] = float(train_raw["lr"])  # YAML reads 2e-5 (no dot) as a string
+    if train_raw.get("mixed_precision") is False:
+        train_raw["mixed_precision"] = "no"  # YAML reads an unquoted no as false
     return Profile(
         name=raw.get("name", path.stem),
         description=raw.get("description", ""),
