@@ -1,4 +1,9 @@
-"""Figures transcribed from the papers, for comparison tables labelled as the papers' own."""
+"""Figures transcribed from the papers, for comparison tables labelled as the papers' own.
+
+Each paper numbers the nine tasks its own way; :func:`task_numbering` holds each
+paper's task table as data, and per-task figures are stored under the paper's
+own numbers and mapped to task names through it.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,10 +18,40 @@ def _load(name: str) -> dict:
     return yaml.safe_load((resources.files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
-def individual_scorers() -> tuple[pd.DataFrame, str]:
-    """(per-task table with columns task, kappa, macro_f1, micro_f1, per_label_accuracy; its source)."""
-    d = _load("individual_scorers")["per_task"]
+def numberings() -> list[str]:
+    """The papers whose task numbering is known (keys of ``task_numbering.yaml``)."""
+    return list(_load("task_numbering"))
+
+
+def task_numbering(paper: str) -> tuple[pd.DataFrame, str]:
+    """(the paper's task table: number, task, n_labels, n_train, n_test; its source)."""
+    data = _load("task_numbering")
+    if paper not in data:
+        raise KeyError(f"no task numbering for paper {paper!r}; known: {', '.join(data)}")
+    d = data[paper]
     return pd.DataFrame(d["rows"], columns=d["columns"]), d["source"]
+
+
+def individual_scorers() -> tuple[pd.DataFrame, str]:
+    """(per-task table with columns task, number, kappa, macro_f1, micro_f1, per_label_accuracy; its source).
+
+    ``number`` is the paper's own task number; ``task`` the name it maps to.
+    """
+    d = _load("individual_scorers")["per_task"]
+    table = pd.DataFrame(d["rows"], columns=d["columns"])
+    numbering, _ = task_numbering(d["numbering"])
+    names = numbering.set_index("number")["task"]
+    unknown = sorted(set(table["number"]) - set(names.index))
+    if unknown:
+        raise ValueError(f"individual_scorers.yaml: task numbers {unknown} are not in the "
+                         f"{d['numbering']!r} numbering")
+    table.insert(0, "task", table["number"].map(names))
+    return table, d["source"]
+
+
+def individual_average_tasks_1_7() -> dict:
+    """The UniMoE paper's printed 'Average' over its Tasks 1-7 for the Individual scorers ({metric: value})."""
+    return dict(_load("individual_scorers")["per_task"]["average_tasks_1_7"])
 
 
 def pre_merge_weighted_mean() -> tuple[dict, str]:
