@@ -1,5 +1,22 @@
-"""Tests never write into the developer's cache or results folders."""
+"""Shared fixtures. Tests never write into the developer's cache or results folders.
+
+``executed``: every chapter executed once on the smoke profile (session-wide).
+``built_book``: those chapters rendered by Jupyter Book 1.x in a temporary copy of the
+book, strictly (``-W -n --keep-going``: warnings are errors, nitpicky references).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -9,3 +26,69 @@ def _isolated_cache_and_results(tmp_path_factory):
     mp.setenv("SCORING_LAB_RESULTS", str(tmp_path_factory.mktemp("results")))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory):
+    """Every chapter executed once on the smoke profile: ({stem: executed notebook path}, results root)."""
+    from scoring_lab.chapters import chapter_sources, execute_chapter
+
+    results = tmp_path_factory.mktemp("executed-results")
+    out_dir = tmp_path_factory.mktemp("executed")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCORING_LAB_RESULTS", str(results))
+    try:
+        outs = {src.stem: execute_chapter(src, out_dir, profile="smoke", cwd=ROOT, progress=False)
+                for src in chapter_sources(ROOT / "notebooks")}
+    finally:
+        mp.undo()
+    return outs, results
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_PROBLEM = re.compile(r"WARNING|ERROR|CRITICAL|SEVERE|Traceback|Exception|[Ee]rror:")
+
+
+@dataclass
+class BuiltBook:
+    """A strict ``jupyter-book build`` of the smoke-executed chapters in a temporary copy."""
+    source: Path      # the temporary copy: _config.yml, _toc.yml, book/ (+ executed chapters)
+    html: Path        # source/_build/html
+    returncode: int
+    output: str       # stdout + stderr, colour codes removed
+    seconds: float
+
+    @property
+    def problems(self) -> list[str]:
+        """The build's warning and error lines."""
+        return [line for line in self.output.splitlines() if _PROBLEM.search(line)]
+
+    def failure_message(self) -> str:
+        lines = self.problems or self.output.splitlines()[-40:]
+        return (f"`jupyter-book build -W -n --keep-going` exited {self.returncode} "
+                f"with {len(self.problems)} warning/error line(s):\n" + "\n".join(lines))
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.problems
+
+
+@pytest.fixture(scope="session")
+def built_book(executed, tmp_path_factory) -> BuiltBook:
+    """The book as `make book` renders it (same _config.yml, _toc.yml and book/ pages), with the
+    smoke-executed chapters in book/chapters/. Does not fail by itself: tests check ``.ok``."""
+    outs, _ = executed
+    site = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, site / name)
+    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("chapters", "_build"))
+    (site / "book" / "chapters").mkdir()
+    for stem, nb in outs.items():
+        shutil.copy(nb, site / "book" / "chapters" / f"{stem}.ipynb")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    start = time.perf_counter()
+    proc = subprocess.run([str(jb), "build", str(site), "-W", "-n", "--keep-going", "--quiet"],
+                          capture_output=True, text=True, cwd=site)
+    seconds = time.perf_counter() - start
+    output = _ANSI.sub("", proc.stdout + "\n" + proc.stderr)
+    return BuiltBook(site, site / "_build" / "html", proc.returncode, output, seconds)
