@@ -1,6 +1,6 @@
 # scoring-lab: two commands do everything on a fresh machine.
 #   make book   install into .venv, execute every chapter (default profile), render the HTML book
-#   make test   install into .venv, run the test suite
+#   make test   install into .venv, run the test suite (strict book build, browser check, determinism check included)
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -8,17 +8,25 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= default
 CHAPTER ?=
 
-.PHONY: install test book chapters html notebooks benchmarks clean clean-results
+.PHONY: install test book chapters html notebooks reproduce-check benchmarks clean clean-results
 
 install: $(STAMP)
 
 # torch first, alone: its CPU wheel is pinned in requirements.lock, but asking for it
 # on its own keeps any resolver step from pulling a multi-GB CUDA build.
+# Then MathJax 3 for the offline book (scoring_lab.sphinx_offline serves it from _static):
+# npm mathjax@3.2.2's es5 folder unpacked into .venv/share/mathjax/ (needs node and npm).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep -E '^torch==' requirements.lock)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	test -f $(VENV)/share/mathjax/.mathjax-3.2.2 || { \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  npm pack --silent --pack-destination "$$tmp" mathjax@3.2.2 >/dev/null && \
+	  rm -rf $(VENV)/share/mathjax && mkdir -p $(VENV)/share/mathjax && \
+	  tar -xzf "$$tmp/mathjax-3.2.2.tgz" -C $(VENV)/share/mathjax --strip-components=2 package/es5 && \
+	  touch $(VENV)/share/mathjax/.mathjax-3.2.2; }
 	touch $@
 
 test: $(STAMP)
@@ -32,6 +40,11 @@ chapters: $(STAMP)
 html: $(STAMP)
 	$(BIN)/jupyter-book build . --quiet
 	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+# Every chapter on the smoke profile twice, each from an empty cache; fails if any results CSV differs
+# (wall-clock columns excepted, and listed). PROFILE=default checks the book itself (two cold runs).
+reproduce-check: $(STAMP)
+	$(BIN)/scoring-lab reproduce-check --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),smoke) $(if $(CHAPTER),--chapter $(CHAPTER))
 
 # Rewrite the paired notebooks/*.ipynb (for Colab and papermill) from their MyST sources.
 notebooks: $(STAMP)

@@ -31,7 +31,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .paths import project_root
+
 CACHE_ENV = "SCORING_LAB_CACHE"
+# When set, every lookup appends a JSON line {"kind", "key", "hit"} to this file: how the
+# book's executor counts the cache hits and misses of a chapter run in its own kernel.
+CACHE_LOG_ENV = "SCORING_LAB_CACHE_LOG"
 MANIFEST = "manifest.json"
 
 
@@ -42,10 +47,26 @@ class CorruptArtifactWarning(UserWarning):
 def default_root() -> Path:
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    from .run import project_root
-
     root = project_root()
     return (root / ".cache" / "scoring-lab") if root is not None else Path.home() / ".cache" / "scoring-lab"
+
+
+def _log_lookup(kind: str, key: str, hit: bool) -> None:
+    log = os.environ.get(CACHE_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"kind": kind, "key": key, "hit": hit}) + "\n")
+
+
+def lookup_counts(log: str | Path) -> dict[str, int]:
+    """``{"hits": n, "misses": m}`` from a lookup log written under ``$SCORING_LAB_CACHE_LOG``."""
+    counts = {"hits": 0, "misses": 0}
+    path = Path(log)
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                counts["hits" if json.loads(line)["hit"] else "misses"] += 1
+    return counts
 
 
 def _sha256_file(path: Path) -> str:
@@ -149,10 +170,13 @@ class ArtifactCache:
         key = self.key(inputs)
         if self.exists(kind, key):
             try:
-                return load(self.verify(kind, key)), True
+                value = load(self.verify(kind, key))
+                _log_lookup(kind, key, True)
+                return value, True
             except Exception as e:  # noqa: BLE001 - any failure to read back means recompute
                 self._discard(kind, key, str(e))
         art = self.write(kind, key, inputs, produce)
+        _log_lookup(kind, key, False)
         return load(art), False
 
     def entries(self) -> list[dict]:

@@ -4,6 +4,8 @@
     scoring-lab cache list [--json] | scoring-lab cache clear [--kind K]
     scoring-lab book execute [--profile P] [--chapter NAME ...]
     scoring-lab book sync
+    scoring-lab run CHAPTER|all [--profile P] [-p KEY VALUE ...]
+    scoring-lab reproduce-check [--profile smoke] [--chapter NAME ...]
 """
 from __future__ import annotations
 
@@ -45,13 +47,55 @@ def _data_summary(args) -> int:
     return 0
 
 
-def _book_execute(args) -> int:
+def _execute(args, **parameters) -> int:
+    """Run the chapters; a chapter that fails is named with its error, and the exit status is 1."""
+    from papermill.exceptions import PapermillExecutionError
+
     from .chapters import execute_all
 
-    outs = execute_all(args.notebooks, args.output, profile=args.profile, cwd=Path.cwd(), only=args.chapter)
-    for o in outs:
-        print(o)
+    try:
+        execute_all(args.notebooks, args.output, profile=args.profile, cwd=Path.cwd(), only=args.chapter,
+                    **parameters)
+    except PapermillExecutionError as e:
+        print(f"scoring-lab: error: a chapter failed in cell {e.exec_count} with {e.ename}: {e.evalue}\n"
+              f"the executed notebook, traceback included, is in {args.output}/", file=sys.stderr)
+        return 1
     return 0
+
+
+def _book_execute(args) -> int:
+    return _execute(args)
+
+
+def parameter_value(text: str):
+    """A ``-p`` value as papermill's own command line reads it: None, True/False, int, float, else text."""
+    if text in ("None", "none", "null"):
+        return None
+    if text in ("True", "true"):
+        return True
+    if text in ("False", "false"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _run(args) -> int:
+    parameters = {key: parameter_value(value) for key, value in (args.parameters or [])}
+    if "profile" in parameters:
+        raise DataError("give the profile with --profile, not -p profile")
+    return _execute(args, **parameters)
+
+
+def _reproduce_check(args) -> int:
+    from .reproduce import reproduce_check
+
+    differences = reproduce_check(args.profile, only=args.chapter, notebooks_dir=args.notebooks,
+                                  workdir=args.workdir)
+    return 1 if differences else 0
 
 
 def _book_sync(args) -> int:
@@ -127,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     y = book.add_parser("sync", help="rewrite notebooks/*.ipynb from their MyST sources")
     y.add_argument("--notebooks", default="notebooks")
     y.set_defaults(func=_book_sync)
+    r = sub.add_parser("run", help="execute chapters with papermill (progress on the terminal) into book/chapters",
+                       description="Execute one chapter, several, or all, with papermill and the given parameters.")
+    r.add_argument("chapter", nargs="+", help="chapter file stem (01_scorers), its name (scorers), or all")
+    r.add_argument("--profile", default="default", help=f"{', '.join(PROFILE_NAMES)} or a profile YAML path")
+    r.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="a notebook parameter, as papermill's -p (e.g. -p seed 1 -p source asap-sas)")
+    r.add_argument("--notebooks", default="notebooks")
+    r.add_argument("--output", default="book/chapters")
+    r.set_defaults(func=_run)
+
+    d = sub.add_parser("reproduce-check", help="run chapters twice from two empty caches; fail if any results CSV "
+                                               "differs (wall-clock columns excepted)")
+    d.add_argument("--profile", default="smoke")
+    d.add_argument("--chapter", action="append", help="only this chapter; repeatable (default: all)")
+    d.add_argument("--notebooks", default="notebooks")
+    d.add_argument("--workdir", default=None, help="keep both runs here (default: a temporary folder)")
+    d.set_defaults(func=_reproduce_check)
     return p
 
 
@@ -134,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ProfileError, FileNotFoundError) as e:
+    except (DataError, ProfileError, FileNotFoundError, ValueError) as e:
         print(f"scoring-lab: error: {e}", file=sys.stderr)
         return 2
 

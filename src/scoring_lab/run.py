@@ -9,7 +9,6 @@ saying which profile, data and seed produced them.
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,26 +18,8 @@ import pandas as pd
 
 from . import __version__
 from .data import Task, load_tasks
+from .paths import RESULTS_ENV, project_root, results_root, results_tag  # noqa: F401 (re-exported)
 from .profiles import Profile, load_profile
-
-RESULTS_ENV = "SCORING_LAB_RESULTS"
-
-
-def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) holding ``_toc.yml``, or None."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "_toc.yml").is_file() and (d / "src" / "scoring_lab").is_dir():
-            return d
-    return None
-
-
-def results_root() -> Path:
-    """``$SCORING_LAB_RESULTS``, else ``results/`` at the project root, else ``./results``."""
-    if os.environ.get(RESULTS_ENV):
-        return Path(os.environ[RESULTS_ENV])
-    root = project_root()
-    return (root if root is not None else Path.cwd()) / "results"
 
 
 @dataclass
@@ -97,6 +78,12 @@ class Run:
         table.to_csv(self._out(f"{name}.csv"), index=index)
         return table
 
+    def save_claims(self, claims: list) -> pd.DataFrame:
+        """Write the chapter's ``claims.csv`` (a list of :class:`scoring_lab.claims.Claim`) and return it."""
+        from .claims import claims_table
+
+        return self.save_table("claims", claims_table(claims))
+
     def save_figure(self, name: str, fig, dpi: int = 150):
         """Write a matplotlib figure to ``<results_dir>/<name>.png`` and return it."""
         fig.savefig(self._out(f"{name}.png"), dpi=dpi, bbox_inches="tight")
@@ -108,8 +95,6 @@ def setup(chapter: str, profile: str | Path = "default", source: str | None = No
     """Start a chapter's run. ``source=None`` takes the profile's data source."""
     prof = load_profile(profile)
     src = source or prof.data.source
-    # Results from another data source never overwrite the profile's own.
-    tag = prof.name if src == prof.data.source else f"{prof.name}-{src}"
-    results_dir = results_root() / tag / chapter
+    results_dir = results_root() / results_tag(prof.name, src, prof.data.source) / chapter
     return Run(chapter=chapter, profile=prof, source=src, path=None if path in (None, "") else str(path),
                seed=int(seed), results_dir=results_dir)

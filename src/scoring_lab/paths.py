@@ -1,0 +1,34 @@
+"""Where the project's folders are: the project root, the results root.
+
+Kept below every other module (it imports none of them), so that ``cache``,
+``run`` and ``chapters`` can all ask where things live.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+RESULTS_ENV = "SCORING_LAB_RESULTS"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``_toc.yml``, or None."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_toc.yml").is_file() and (d / "src" / "scoring_lab").is_dir():
+            return d
+    return None
+
+
+def results_root() -> Path:
+    """``$SCORING_LAB_RESULTS``, else ``results/`` at the project root, else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "results"
+
+
+def results_tag(profile_name: str, source: str, profile_source: str) -> str:
+    """The results folder of a run: the profile's name, or ``<profile>-<source>`` when the data
+    source is not the profile's own (so real-data results never overwrite the book's)."""
+    return profile_name if source == profile_source else f"{profile_name}-{source}"
