@@ -7,7 +7,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from scoring_lab.chapters import chapter_sources, execute_chapter, to_notebook
+from scoring_lab.chapters import chapter_sources, to_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapter_sources(ROOT / "notebooks")
@@ -42,20 +42,6 @@ def test_paired_ipynb_matches_its_markdown_source(src):
     assert all(not c.get("outputs") for c in raw["cells"] if c["cell_type"] == "code"), "commit it unexecuted"
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Every chapter executed once on the smoke profile: {stem: executed notebook path}, plus the results root."""
-    results = tmp_path_factory.mktemp("results")
-    out_dir = tmp_path_factory.mktemp("executed")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SCORING_LAB_RESULTS", str(results))
-    try:
-        outs = {src.stem: execute_chapter(src, out_dir, profile="smoke", cwd=ROOT, progress=False) for src in CHAPTERS}
-    finally:
-        mp.undo()
-    return outs, results
-
-
 @pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_executes_on_smoke_without_errors(src, executed):
     outs, _ = executed
@@ -78,23 +64,57 @@ def test_data_chapter_writes_its_tables(executed):
     assert prov["profile"]["name"] == "smoke" and prov["seed"] == 0
 
 
-def test_book_renders_without_warnings(executed, tmp_path):
-    """The smoke-executed chapters render with Jupyter Book 1.x, warnings as errors (broken glue, toc, refs)."""
-    import shutil
-    import subprocess
-    import sys
-
-    outs, _ = executed
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("chapters"))
-    (tmp_path / "book" / "chapters").mkdir()
-    for stem, nb in outs.items():
-        shutil.copy(nb, tmp_path / "book" / "chapters" / f"{stem}.ipynb")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run([str(jb), "build", str(tmp_path), "--warningiserror", "--quiet"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    page = (tmp_path / "_build" / "html" / "book" / "chapters" / "00_data.html").read_text()
+def test_book_renders_without_warnings(built_book):
+    """The smoke-executed chapters render with Jupyter Book 1.x strictly: `-W -n --keep-going`
+    (warnings are errors, nitpicky: broken glue, toc, refs) -- the `built_book` fixture, conftest.py."""
+    assert built_book.ok, built_book.failure_message()
+    page = (built_book.html / "book" / "chapters" / "00_data.html").read_text()
     assert 'id="fig-prevalence"' in page and page.count("<img") >= 2  # both glued figures rendered
     assert "smoke" in page  # the glued profile name made it into the prose
+
+
+PAPER_CHAPTERS = [s for s in CHAPTERS if int(s.stem[:2]) < 90]   # 90 and above: generated pages
+
+
+def _results_folder(src) -> str:
+    """The chapter's results folder name: the first argument of its `setup(...)` call."""
+    import re
+
+    m = re.search(r'setup\("([a-z_]+)"', src.read_text())
+    assert m, f"{src.name} has no setup(\"<chapter>\", ...) call"
+    return m.group(1)
+
+
+@pytest.mark.parametrize("src", PAPER_CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_writes_its_claims(src, executed):
+    """The convention every chapter follows: results/<profile>/<chapter>/claims.csv, verdicts computed."""
+    from scoring_lab.claims import COLUMNS, read_claims
+
+    _, results = executed
+    table = read_claims(results / "smoke" / _results_folder(src) / "claims.csv")
+    assert list(table.columns) == COLUMNS and len(table) >= 1
+
+
+def test_claims_page_gathers_every_chapters_claims_and_timing_is_recorded(executed):
+    _, results = executed
+    gathered = pd.read_csv(results / "smoke" / "claims" / "all_claims.csv")
+    expected = sum(len(pd.read_csv(results / "smoke" / _results_folder(s) / "claims.csv")) for s in PAPER_CHAPTERS)
+    assert len(gathered) == expected
+    assert set(gathered["chapter"]) == {_results_folder(s) for s in PAPER_CHAPTERS}
+    data = gathered[gathered["chapter"] == "data"]
+    assert set(data["verdict"]) == {"not tested"}  # smoke shrinks the splits: the shape claim cannot be tested
+    timing = pd.read_csv(results / "smoke" / "timing.csv")
+    assert set(timing["chapter"]) == {s.stem for s in CHAPTERS}
+    assert (timing["status"] == "ok").all() and (timing["seconds"] > 0).all()
+    scorers = timing.set_index("chapter").loc["01_scorers"]
+    assert scorers["cache_hits"] + scorers["cache_misses"] >= 9   # nine scorers, at least, looked up
+
+
+def test_generated_pages_show_claims_and_timing(built_book):
+    html = built_book.html / "book" / "chapters"
+    claims_page = (html / "90_claims.html").read_text()
+    assert "not tested" in claims_page and "#e2e3e5" in claims_page   # verdicts spelled out and colour-coded
+    assert "GW-SMM" in claims_page and "UniMoE" in claims_page
+    repro = (html / "91_reproducibility.html").read_text()
+    assert "01_scorers" in repro and "cache_misses" in repro and "papermill notebooks/01_scorers.ipynb" in repro
+    assert "colab-badge.svg" not in repro and "colab-badge.svg" in (html / "01_scorers.html").read_text()

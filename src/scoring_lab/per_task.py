@@ -198,11 +198,64 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
 
 def compare_with_published(metrics: pd.DataFrame, published: pd.DataFrame,
                            columns=("micro_f1", "macro_f1", "per_label_accuracy", "kappa")) -> pd.DataFrame:
-    """Per task, this run's test metrics beside the paper's: columns ``<metric>`` and ``<metric> (paper)``."""
+    """Per task, this run's test metrics beside the paper's: ``paper task`` (the paper's own task
+    number, when the published table has one), then columns ``<metric>`` and ``<metric> (paper)``."""
     ours = metrics[metrics["task"] != "weighted mean"].set_index("task")
     theirs = published.set_index("task")
     out = pd.DataFrame(index=ours.index)
+    if "number" in theirs.columns:
+        out["paper task"] = theirs["number"].reindex(ours.index).astype("Int64")
     for c in columns:
         out[c] = ours[c]
         out[f"{c} (paper)"] = theirs[c].reindex(ours.index)
     return out.reset_index()
+
+
+def pre_merge_claims(metrics: pd.DataFrame) -> list:
+    """Claims: the per-task scorers score like the papers' individually fine-tuned ones: the GW
+    paper's weighted means (Table 3, 'Pre-Merged'), the UniMoE paper's means over its Tasks 1-7
+    (Table 3, 'Individual') and its per-task micro-F1 (Tables 3 and 5)."""
+    from . import claims, published
+
+    per = metrics[metrics["task"] != "weighted mean"].set_index("task")
+    base = "synthetic benchmark with this profile's backbone, against BERT-base on the real PASTA data"
+    out = []
+    means, _ = published.pre_merge_weighted_mean()
+    names = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact match",
+             "per_label_accuracy": "per-label accuracy"}
+    individual, _ = published.individual_scorers()
+    individual = individual.set_index("task")
+    known = [t for t in per.index if t in individual.index]
+    multilabel = "micro_f1" in per.columns
+    for metric, theirs in means.items():
+        claim = f"Per-task fine-tuned scorers (Pre-Merged) reach a weighted-mean {names[metric]} of {theirs:.3f}"
+        if not known or not multilabel:
+            out.append(claims.not_tested("gw", claim, f"{theirs:.3f}", "needs the papers' nine multi-label tasks"))
+            continue
+        w = per.loc[known, "n_test"]
+        ours = float((per.loc[known, metric] * w).sum() / w.sum())
+        out.append(claims.close_to("gw", claim, ours, theirs, base))
+    seven = individual[individual["number"] <= 7]
+    printed = published.individual_average_tasks_1_7()
+    for metric, label in (("kappa", "Cohen's kappa"), ("micro_f1", "micro-F1")):
+        theirs = printed[metric]
+        claim = f"Individual per-task scorers average {label} {theirs:.3f} over the UniMoE paper's Tasks 1-7"
+        if not multilabel or not set(seven.index) <= set(per.index):
+            out.append(claims.not_tested("moe", claim, f"{theirs:.3f}", "needs the papers' nine multi-label tasks"))
+            continue
+        note = base + "; tasks mapped by the UniMoE paper's own numbering; our value is the plain mean over them"
+        own_mean = float(seven[metric].mean())
+        if abs(own_mean - theirs) > 0.0005:
+            note += f"; the paper's own per-task values average {own_mean:.3f}, not the {theirs:.3f} it prints"
+        out.append(claims.close_to("moe", claim, float(per.loc[seven.index, metric].mean()), theirs, note))
+    claim = "Individual per-task scorers' micro-F1, task by task (UniMoE Tables 3 and 5)"
+    if not known or not multilabel:
+        out.append(claims.not_tested("moe", claim, "9 tasks", "needs the papers' nine multi-label tasks"))
+    else:
+        gaps = (per.loc[known, "micro_f1"] - individual.loc[known, "micro_f1"]).abs()
+        n_ok = int((gaps <= claims.HELD_WITHIN + 1e-12).sum())
+        out.append(claims.Claim("moe", claim, f"{len(known)} tasks", f"{n_ok} of {len(known)} within "
+                                f"±{claims.HELD_WITHIN:g}", claims.verdict_share(n_ok, len(known)),
+                                f"{base}; held if every task is within ±{claims.HELD_WITHIN:g}, partly if at "
+                                f"least half are; largest gap {gaps.max():.3f} ({gaps.idxmax()})"))
+    return out

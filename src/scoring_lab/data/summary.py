@@ -98,3 +98,49 @@ def examples_table(tasks: dict[str, Task], n: int = 3, split: str = "test", seed
     parts = [example_responses(t, n=n, split=split, seed=seed).assign(task=name) for name, t in tasks.items()]
     out = pd.concat(parts, ignore_index=True)
     return out[["task"] + [c for c in out.columns if c != "task"]]
+
+
+def paper_shape_check(tasks: dict[str, Task], numbering: pd.DataFrame) -> pd.DataFrame:
+    """A paper's task table beside this run's tasks of the same names: per paper row ``number, task,
+    n_labels, n_train, n_test`` (the paper's), ``ours_n_labels, ours_n_train, ours_n_test`` (train
+    counts the validation split carved from it) and ``match``; tasks the run lacks show blanks."""
+    rows = []
+    for r in numbering.itertuples(index=False):
+        t = tasks.get(r.task)
+        ours = ({"ours_n_labels": t.n_labels, "ours_n_train": len(t.train) + len(t.val), "ours_n_test": len(t.test)}
+                if t is not None else {"ours_n_labels": None, "ours_n_train": None, "ours_n_test": None})
+        match = t is not None and (ours["ours_n_labels"], ours["ours_n_train"], ours["ours_n_test"]) == \
+            (r.n_labels, r.n_train, r.n_test)
+        rows.append({"number": r.number, "task": r.task, "n_labels": r.n_labels, "n_train": r.n_train,
+                     "n_test": r.n_test, **ours, "match": bool(match)})
+    return pd.DataFrame(rows)
+
+
+def shape_claims(tasks: dict[str, Task], scale: float = 1.0) -> list:
+    """Claims: the run's tasks have the label counts and split sizes of each paper's task table
+    (GW-SMM Table 2, UniMoE Table 1). Not tested when the profile shrinks the data (``scale``
+    below 1) or when the source has none of the papers' tasks."""
+    from .. import claims, published
+
+    tables = {"gw": "Table 2", "moe": "Table 1"}
+    out = []
+    for paper, where in tables.items():
+        numbering, _ = published.task_numbering(paper)
+        check = paper_shape_check(tasks, numbering)
+        claim = f"Nine PASTA tasks with the label counts and train/test sizes of its {where}"
+        paper_value = (f"{len(numbering)} tasks, {numbering['n_labels'].min()}-{numbering['n_labels'].max()} "
+                       f"labels, {numbering['n_train'].min()}-{numbering['n_train'].max()} train, "
+                       f"{numbering['n_test'].min()}-{numbering['n_test'].max()} test")
+        present = int(check["ours_n_labels"].notna().sum())
+        if present == 0:
+            out.append(claims.not_tested(paper, claim, paper_value, "this data source has none of the papers' tasks"))
+        elif scale != 1.0:
+            out.append(claims.not_tested(paper, claim, paper_value,
+                                         f"this profile shrinks every split to {scale:g} of the papers' sizes"))
+        else:
+            n_ok = int(check["match"].sum())
+            out.append(claims.Claim(paper, claim, paper_value, f"{n_ok} of {len(check)} tasks match",
+                                    claims.verdict_share(n_ok, len(check)),
+                                    "tasks matched by name through the paper's own numbering; train includes "
+                                    "the validation split carved from it"))
+    return out
