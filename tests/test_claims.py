@@ -56,6 +56,9 @@ def test_gather_groups_by_paper_in_book_order(tmp_path):
     assert counts.loc[claims.PAPERS["moe"]].tolist() == [1, 0, 0, 0]
     html = claims.styled_claims(table).to_html()
     assert claims.VERDICT_COLOURS["not held"] in html and "not tested" in html
+    by_paper = claims.styled_by_paper(table)
+    assert [title for title, _ in by_paper] == [claims.PAPERS["gw"], claims.PAPERS["moe"]]
+    assert "claim b" not in by_paper[0][1].to_html() and ">b<" in by_paper[1][1].to_html()
 
 
 def test_gather_of_nothing_is_an_empty_table(tmp_path):

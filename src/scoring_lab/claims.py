@@ -136,13 +136,20 @@ VERDICT_COLOURS = {"held": "#d4edda", "partly": "#fff3cd", "not held": "#f8d7da"
 
 
 def styled_claims(table: pd.DataFrame):
-    """The gathered claims as a Styler, each verdict cell coloured (green held, amber partly,
-    red not held, grey not tested) and spelled out, so the colour is never the only cue."""
-    shown = table.drop(columns=["paper"]).rename(columns={"paper_title": "paper"})
+    """The claims as a Styler, the verdict beside each claim, its cell coloured (green held, amber
+    partly, red not held, grey not tested) and spelled out, so the colour is never the only cue."""
+    shown = table[["claim", "verdict", "paper_value", "our_value", "chapter", "note"]].rename(
+        columns={"paper_value": "paper's value", "our_value": "our value"})
     sty = shown.style.hide(axis="index")
-    sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}; font-weight: bold",
-                  subset=["verdict"])
-    sty = sty.set_properties(subset=["claim", "note"], **{"min-width": "18em", "white-space": "normal",
-                                                         "text-align": "left"})
+    sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}; font-weight: bold; "
+                            "white-space: nowrap", subset=["verdict"])
+    sty = sty.set_properties(subset=["claim"], **{"min-width": "13em", "white-space": "normal", "text-align": "left"})
+    sty = sty.set_properties(subset=["note"], **{"min-width": "12em", "white-space": "normal", "text-align": "left",
+                                                 "font-size": "85%"})
     return sty.set_table_styles([{"selector": "td, th", "props": [("padding", "2px 8px"),
                                                                   ("vertical-align", "top")]}])
+
+
+def styled_by_paper(table: pd.DataFrame) -> list[tuple[str, object]]:
+    """``(paper title, styled claims)`` per paper, in :data:`PAPERS` order (see :func:`gather`)."""
+    return [(title, styled_claims(group)) for title, group in table.groupby("paper_title", sort=False)]
