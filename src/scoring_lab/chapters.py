@@ -18,7 +18,6 @@ appendix pages) get no badge.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import threading
@@ -32,7 +31,7 @@ import pandas as pd
 import yaml
 
 from .cache import CACHE_LOG_ENV, lookup_counts
-from .paths import project_root, results_root, results_tag
+from .paths import environment, project_root, results_root, results_tag
 
 PAGE_METADATA = "scoring_lab"
 BADGE_IMAGE = "../images/colab-badge.svg"   # relative to book/chapters/
@@ -133,7 +132,8 @@ class CellProgress:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
-    def _line(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """Print one progress line."""
         with self.lock:
             self.stream.write(text + "\n")
             self.stream.flush()
@@ -149,14 +149,14 @@ class CellProgress:
             return
         self.cell_t0 = time.monotonic()
         self.current = f"[{self.chapter}] cell {self.positions.get(index, '?')}/{len(self.positions)}"
-        self._line(f"{self.current} started: {_cell_summary(cell)}")
+        self.say(f"{self.current} started: {_cell_summary(cell)}")
 
     def cell_finished(self, cell, index: int) -> None:
         if cell.cell_type != "code" or self.cell_t0 is None:
             return
         now = time.monotonic()
         failed = cell.metadata.get("papermill", {}).get("exception")
-        self._line(f"{self.current} {'FAILED' if failed else 'done'} in {format_seconds(now - self.cell_t0)} "
+        self.say(f"{self.current} {'FAILED' if failed else 'done'} in {format_seconds(now - self.cell_t0)} "
                    f"(chapter {format_seconds(now - self.started)})")
         self.cell_t0 = None
 
@@ -164,7 +164,7 @@ class CellProgress:
         while not self._stop.wait(min(5.0, self.heartbeat / 2)):
             now = time.monotonic()
             if self.cell_t0 is not None and now - self.last_activity >= self.heartbeat:
-                self._line(f"{self.current} still running ({format_seconds(now - self.cell_t0)}; "
+                self.say(f"{self.current} still running ({format_seconds(now - self.cell_t0)}; "
                            f"chapter {format_seconds(now - self.started)})")
 
     def close(self) -> None:
@@ -296,24 +296,19 @@ def execute_chapter(source: str | Path, output_dir: str | Path = "book/chapters"
     out = output_dir / f"{chapter}.ipynb"
     reporter = CellProgress(chapter, stream) if progress else None
     log = Path(tempfile.mkstemp(prefix="scoring-lab-cache-", suffix=".jsonl")[1])
-    previous_log = os.environ.get(CACHE_LOG_ENV)
-    os.environ[CACHE_LOG_ENV] = str(log)   # the kernel inherits it and logs every cache lookup
     started, status = time.monotonic(), "failed"
     try:
-        pm.execute_notebook(str(unexecuted), str(out), parameters={"profile": profile, **parameters},
-                            cwd=str(cwd) if cwd else None, progress_bar=False, kernel_name="python3",
-                            engine_name=_reporting_engine(), progress=reporter,
-                            stdout_file=reporter.stdout if reporter else None,
-                            stderr_file=reporter.stderr if reporter else None)
+        with environment(**{CACHE_LOG_ENV: str(log)}):   # the kernel inherits it and logs every cache lookup
+            pm.execute_notebook(str(unexecuted), str(out), parameters={"profile": profile, **parameters},
+                                cwd=str(cwd) if cwd else None, progress_bar=False, kernel_name="python3",
+                                engine_name=_reporting_engine(), progress=reporter,
+                                stdout_file=reporter.stdout if reporter else None,
+                                stderr_file=reporter.stderr if reporter else None)
         status = "ok"
     finally:
         seconds = time.monotonic() - started
         if reporter:
             reporter.close()
-        if previous_log is None:
-            os.environ.pop(CACHE_LOG_ENV, None)
-        else:
-            os.environ[CACHE_LOG_ENV] = previous_log
         counts = lookup_counts(log)
         log.unlink(missing_ok=True)
         unexecuted.unlink(missing_ok=True)
@@ -324,7 +319,7 @@ def execute_chapter(source: str | Path, output_dir: str | Path = "book/chapters"
                       timing_path(profile, parameters.get("source")))
     _finish_page(out, chapter, Path(cwd) if cwd else None)
     if reporter:
-        reporter._line(f"[{chapter}] finished in {format_seconds(seconds)} "
+        reporter.say(f"[{chapter}] finished in {format_seconds(seconds)} "
                        f"(cache: {counts['hits']} hits, {counts['misses']} misses) -> {out}")
     return out
 

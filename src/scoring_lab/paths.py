@@ -6,6 +6,8 @@ Kept below every other module (it imports none of them), so that ``cache``,
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS_ENV = "SCORING_LAB_RESULTS"
@@ -32,3 +34,19 @@ def results_tag(profile_name: str, source: str, profile_source: str) -> str:
     """The results folder of a run: the profile's name, or ``<profile>-<source>`` when the data
     source is not the profile's own (so real-data results never overwrite the book's)."""
     return profile_name if source == profile_source else f"{profile_name}-{source}"
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of a block (kernels started inside inherit
+    them), then restore each to its previous value or absence."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -8,13 +8,12 @@ timing table ``timing.csv``. The check says which columns it left out.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from .paths import RESULTS_ENV
+from .paths import RESULTS_ENV, environment
 
 WALL_CLOCK_COLUMNS = frozenset({"seconds", "device", "finished_utc", "train_minutes"})
 WALL_CLOCK_FILES = frozenset({"timing.csv"})
@@ -66,16 +65,8 @@ def run_once(profile: str, results: Path, cache: Path, only: list[str] | None, n
     from .cache import CACHE_ENV
     from .chapters import execute_all
 
-    saved = {k: os.environ.get(k) for k in (RESULTS_ENV, CACHE_ENV)}
-    os.environ[RESULTS_ENV], os.environ[CACHE_ENV] = str(results), str(cache)
-    try:
+    with environment(**{RESULTS_ENV: str(results), CACHE_ENV: str(cache)}):
         execute_all(notebooks_dir, output_dir, profile=profile, only=only, progress=progress)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def reproduce_check(profile: str = "smoke", only: list[str] | None = None, notebooks_dir: str | Path = "notebooks",
