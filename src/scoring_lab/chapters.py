@@ -267,16 +267,16 @@ def record_timing(row: dict, path: str | Path) -> pd.DataFrame:
     return table
 
 
-def timing_path(profile: str | Path = "default", source: str | None = None) -> Path:
-    """``results/<profile>[-<source>]/timing.csv``."""
+def timing_path(profile: str | Path = "default", source: str | None = None, options: dict | None = None) -> Path:
+    """``results/<profile>[-<source>][-<options>]/timing.csv``: beside the chapters' own results."""
     from .profiles import load_profile
 
     prof = load_profile(profile)
-    return results_root() / results_tag(prof.name, source or prof.data.source, prof.data.source) / TIMING_FILE
+    return results_root() / results_tag(prof.name, source or prof.data.source, prof.data.source, options) / TIMING_FILE
 
 
 # ----------------------------------------------------------------------------- execution
-def execute_chapter(source: str | Path, output_dir: str | Path = "book/chapters", *,
+def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapters", *,
                     profile: str = "default", cwd: str | Path | None = None, progress: bool = True,
                     stream=None, **parameters) -> Path:
     """Execute one chapter with papermill on ``profile``; returns the executed notebook's path.
@@ -287,12 +287,12 @@ def execute_chapter(source: str | Path, output_dir: str | Path = "book/chapters"
     """
     import papermill as pm
 
-    source = Path(source)
-    chapter = source.stem
+    notebook = Path(notebook)
+    chapter = notebook.stem
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     unexecuted = output_dir / f".{chapter}.input.ipynb"
-    nbformat.write(to_notebook(source), unexecuted)
+    nbformat.write(to_notebook(notebook), unexecuted)
     out = output_dir / f"{chapter}.ipynb"
     reporter = CellProgress(chapter, stream) if progress else None
     log = Path(tempfile.mkstemp(prefix="scoring-lab-cache-", suffix=".jsonl")[1])
@@ -316,7 +316,7 @@ def execute_chapter(source: str | Path, output_dir: str | Path = "book/chapters"
                        "status": status, "seconds": round(seconds, 1), "cache_hits": counts["hits"],
                        "cache_misses": counts["misses"], "device": device_description(),
                        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")},
-                      timing_path(profile, parameters.get("source")))
+                      timing_path(profile, parameters.get("source"), parameters.get("data_options")))
     _finish_page(out, chapter, Path(cwd) if cwd else None)
     if reporter:
         reporter.say(f"[{chapter}] finished in {format_seconds(seconds)} "

@@ -1,6 +1,7 @@
 """The ``scoring-lab`` command line.
 
-    scoring-lab data summary --source synthetic|pasta-csv PATH|asap-sas PATH [--profile P] [--json]
+    scoring-lab data summary --source synthetic|pasta-csv DIR|asap-sas DIR|csv FILE [--profile P] [--json]
+                             [-o KEY=VALUE ...]
     scoring-lab cache list [--json] | scoring-lab cache clear [--kind K]
     scoring-lab book execute [--profile P] [--chapter NAME ...]
     scoring-lab book sync
@@ -27,8 +28,46 @@ def _parse_source(values: list[str]) -> tuple[str, str | None]:
             raise DataError("--source synthetic takes no path")
         return source, None
     if len(rest) != 1:
-        raise DataError(f"--source {source} needs exactly one PATH (the data directory)")
+        what = "the data file" if source == "csv" else "the data directory"
+        raise DataError(f"--source {source} needs exactly one PATH ({what})")
     return source, rest[0]
+
+
+#: load_tasks arguments that come from elsewhere than ``-o``: the seed from --seed, the rest from the profile.
+_NOT_OPTIONS = {"seed": "give the seed with --seed", "val_fraction": "it comes from the profile (data.val_fraction)",
+                "scale": "it comes from the profile (data.scale)",
+                "difficulty": "it comes from the profile (data.difficulty)",
+                "source": "give the source with --source", "path": "give the path with --source SOURCE PATH"}
+
+
+def option_value(text: str):
+    """A ``-o`` value: a list of stripped strings when it holds a comma (``a,b`` -> ``["a", "b"]``;
+    empty items are left out, and a value of commas only stays text, so ``-o delimiter=,`` works),
+    else as :func:`parameter_value` reads it (None, True/False, int, float, else text)."""
+    if "," in text:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if items:
+            return items
+        return text
+    return parameter_value(text)
+
+
+def parse_options(items: list[str] | None) -> dict:
+    """``["KEY=VALUE", ...]`` (repeatable ``-o``) as the loader's options ``{KEY: value}``."""
+    options: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DataError(f"-o/--option expects KEY=VALUE (e.g. -o text_column=answer), got {item!r}")
+        if not key.isidentifier():
+            raise DataError(f"-o/--option: {key!r} is not an option name (in {item!r})")
+        if key in _NOT_OPTIONS:
+            raise DataError(f"-o/--option: {key!r} is not a loader option here: {_NOT_OPTIONS[key]}")
+        if key in options:
+            raise DataError(f"-o/--option: {key!r} is given twice")
+        options[key] = option_value(value.strip())
+    return options
 
 
 def _data_summary(args) -> int:
@@ -36,7 +75,8 @@ def _data_summary(args) -> int:
     from .run import setup
 
     source, path = _parse_source(args.source)
-    run = setup("data", profile=args.profile, source=source, path=path, seed=args.seed)
+    options = parse_options(args.options)
+    run = setup("data", profile=args.profile, source=source, path=path, seed=args.seed, options=options)
     table = summary_table(run.tasks)
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
@@ -68,7 +108,16 @@ def _book_execute(args) -> int:
 
 
 def parameter_value(text: str):
-    """A ``-p`` value as papermill's own command line reads it: None, True/False, int, float, else text."""
+    """A ``-p`` value as papermill's own command line reads it: None, True/False, int, float, else text;
+    and a YAML mapping or list when it starts with ``{`` or ``[`` (``-p data_options "{view: holistic}"``),
+    which papermill would need ``-y`` for."""
+    if text.lstrip().startswith(("{", "[")):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise DataError(f"-p value {text!r} starts like YAML but is not: {str(e).splitlines()[0]}") from e
     if text in ("None", "none", "null"):
         return None
     if text in ("True", "true"):
@@ -144,10 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="inspect data sources").add_subparsers(dest="action", required=True)
     s = data.add_parser("summary", help="one row per task: labels, split sizes, prevalences")
     s.add_argument("--source", nargs="+", default=["synthetic"], metavar="SOURCE [PATH]",
-                   help=f"one of {', '.join(SOURCES)}; the file sources take a directory PATH")
+                   help=f"one of {', '.join(SOURCES)}; pasta-csv and asap-sas take a directory PATH, "
+                        "csv a file PATH")
     s.add_argument("--profile", default="default", help=f"{', '.join(PROFILE_NAMES)} or a profile YAML path")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    s.add_argument("-o", "--option", dest="options", action="append", metavar="KEY=VALUE",
+                   help="a loader option, repeatable (e.g. -o text_column=answer -o label_columns=a,b); "
+                        "values are read as None, true/false, numbers or text, a value with a comma as a list")
     s.set_defaults(func=_data_summary)
 
     cache = sub.add_parser("cache", help="the artifact cache of trained models and predictions").add_subparsers(

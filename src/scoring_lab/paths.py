@@ -5,7 +5,9 @@ Kept below every other module (it imports none of them), so that ``cache``,
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +32,19 @@ def results_root() -> Path:
     return (root if root is not None else Path.cwd()) / "results"
 
 
-def results_tag(profile_name: str, source: str, profile_source: str) -> str:
+def results_tag(profile_name: str, source: str, profile_source: str, options: dict | None = None) -> str:
     """The results folder of a run: the profile's name, or ``<profile>-<source>`` when the data
-    source is not the profile's own (so real-data results never overwrite the book's)."""
-    return profile_name if source == profile_source else f"{profile_name}-{source}"
+    source is not the profile's own (so real-data results never overwrite the book's), then
+    ``-<key>-<value>`` per loader option (``default-view-holistic``), or a short hash of them
+    when that would be long."""
+    tag = profile_name if source == profile_source else f"{profile_name}-{source}"
+    if not options:
+        return tag
+    suffix = "-".join(f"{k}-{v}" for k, v in sorted(options.items()))
+    suffix = re.sub(r"[^A-Za-z0-9_.=-]+", "_", suffix)
+    if len(suffix) > 40:
+        suffix = "options-" + hashlib.sha256(repr(sorted(options.items())).encode()).hexdigest()[:8]
+    return f"{tag}-{suffix}"
 
 
 @contextmanager

@@ -30,6 +30,7 @@ class Run:
     path: str | None
     seed: int
     results_dir: Path
+    options: dict = field(default_factory=dict)  # the loader's own options (column names, view, ...)
     saved: list[Path] = field(default_factory=list)
     _scorers: dict | None = field(default=None, repr=False)
 
@@ -38,7 +39,7 @@ class Run:
         """The run's tasks, loaded once."""
         d = self.profile.data
         return load_tasks(self.source, self.path, seed=self.seed, val_fraction=d.val_fraction,
-                          scale=d.scale, difficulty=d.difficulty)
+                          scale=d.scale, difficulty=d.difficulty, **self.options)
 
     @cached_property
     def cache(self):
@@ -61,6 +62,7 @@ class Run:
             "profile": self.profile.to_dict(),
             "source": self.source,
             "path": self.path,
+            "options": self.options,
             "seed": self.seed,
             "scoring_lab_version": __version__,
             "python": platform.python_version(),
@@ -91,10 +93,13 @@ class Run:
 
 
 def setup(chapter: str, profile: str | Path = "default", source: str | None = None,
-          path: str | Path | None = None, seed: int = 0) -> Run:
-    """Start a chapter's run. ``source=None`` takes the profile's data source."""
+          path: str | Path | None = None, seed: int = 0, options: dict | None = None) -> Run:
+    """Start a chapter's run. ``source=None`` takes the profile's data source; ``options`` go to
+    the source's loader (:func:`scoring_lab.data.load_tasks`), e.g. ``{"text_column": "answer"}``
+    for ``csv`` or ``{"view": "holistic"}`` for ``synthetic``."""
     prof = load_profile(profile)
     src = source or prof.data.source
-    results_dir = results_root() / results_tag(prof.name, src, prof.data.source) / chapter
+    options = dict(options or {})
+    results_dir = results_root() / results_tag(prof.name, src, prof.data.source, options) / chapter
     return Run(chapter=chapter, profile=prof, source=src, path=None if path in (None, "") else str(path),
-               seed=int(seed), results_dir=results_dir)
+               seed=int(seed), results_dir=results_dir, options=options)

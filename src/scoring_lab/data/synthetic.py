@@ -424,7 +424,7 @@ def _scaled(n: int, scale: float, floor: int) -> int:
     return max(floor, int(round(n * scale)))
 
 
-def _generate_task(spec: _TaskSpec, seed: int, scale: float, difficulty: float, val_fraction: float,
+def _generate_task(spec: _TaskSpec, seed: int, scale: float, difficulty: float, val_fraction: float, view: str,
                    knobs: DifficultyKnobs) -> Task:
     ss = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(spec.name.encode("utf-8")),))
     train_ss, test_ss, carve_ss = ss.spawn(3)
@@ -445,12 +445,16 @@ def _generate_task(spec: _TaskSpec, seed: int, scale: float, difficulty: float, 
         "difficulty": difficulty,
         "knobs": knobs.as_dict(),
     }
-    return Task(name=spec.name, kind="multilabel", train=train, val=val, test=test,
-                label_names=[d.id for d in spec.dims], n_classes=N_CLASSES, meta=meta)
+    meta["view"] = view
+    return Task(name=spec.name, kind="multilabel" if view == "multilabel" else "multiclass", train=train, val=val,
+                test=test, label_names=[d.id for d in spec.dims], n_classes=N_CLASSES, meta=meta)
+
+
+VIEWS = ("multilabel", "holistic")
 
 
 def generate_benchmark(seed: int = 0, scale: float = 1.0, difficulty: float = 0.5, val_fraction: float = 0.1,
-                       tasks=None, knobs=None) -> dict[str, Task]:
+                       tasks=None, knobs=None, view: str = "multilabel") -> dict[str, Task]:
     """The synthetic benchmark: task name -> :class:`Task`, in table order.
 
     seed:       non-negative int; each task has its own stream derived from it.
@@ -459,7 +463,12 @@ def generate_benchmark(seed: int = 0, scale: float = 1.0, difficulty: float = 0.
     tasks:      subset of :data:`TASK_NAMES` (any order; output keeps table order).
     knobs:      a :class:`DifficultyKnobs` (used as is) or a dict of rates overriding
                 those of ``difficulty``.
+    view:       "multilabel" (the papers' analytic rubrics: kind multilabel) or "holistic" (the
+                same responses as multi-class tasks scored 0-3 by the holistic score: an ordinal
+                multi-class source). The labels are kept in both views.
     """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
@@ -476,7 +485,7 @@ def generate_benchmark(seed: int = 0, scale: float = 1.0, difficulty: float = 0.
         tasks = [tasks]
     wanted = set(_check_names(list(tasks))) if tasks is not None else set(TASK_NAMES)
     specs = _bank()["tasks"]
-    return {name: _generate_task(specs[name], int(seed), float(scale), float(difficulty), val_fraction, knobs)
+    return {name: _generate_task(specs[name], int(seed), float(scale), float(difficulty), val_fraction, view, knobs)
             for name in TASK_NAMES if name in wanted}
 
 
