@@ -22,7 +22,8 @@ from . import scorer as scorer_module
 from . import training as training_module
 from .cache import Artifact, ArtifactCache, code_version, stable_hash
 from .data.task import Split, Task
-from .metrics import multiclass_report, multilabel_report, weighted_mean
+from .metrics import (MULTICLASS_METRICS, MULTILABEL_METRICS, multiclass_report, multilabel_report,
+                      weighted_mean)
 from .profiles import TrainSettings
 from .scorer import Scorer
 
@@ -114,25 +115,68 @@ def get_scorers(tasks: dict[str, Task], settings: TrainSettings, seed: int = 0,
             for name, t in tqdm(tasks.items(), desc="per-task scorers", unit="task", disable=not progress)}
 
 
-def evaluate(trained: TrainedScorer, task: Task, split: str = "test") -> dict:
-    """Metrics of one scorer on one split of its task (held-out test by default)."""
+KIND_METRICS = {"multilabel": "micro_f1", "multiclass": "qwk"}
+KIND_LABELS = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact match",
+               "per_label_accuracy": "per-label accuracy", "kappa": "Cohen's kappa", "accuracy": "accuracy",
+               "qwk": "quadratic weighted kappa"}
+
+
+def task_kind(tasks: dict[str, Task]) -> str:
+    """The one kind ("multilabel" or "multiclass") of every task of a run; mixed kinds are an error."""
+    kinds = sorted({t.kind for t in tasks.values()})
+    if len(kinds) != 1:
+        raise ValueError(f"the tasks mix kinds {kinds}: a chapter scores one kind at a time "
+                         "(load the multi-label and the multi-class tasks as separate runs)")
+    return kinds[0]
+
+
+def main_metric(kind: str) -> str:
+    """The headline test metric of a kind: micro-F1 (multi-label, the GW paper's) or QWK (multi-class)."""
+    return KIND_METRICS[kind]
+
+
+def metric_columns(kind: str) -> tuple[str, ...]:
+    """The metric columns of a kind's tables, headline first."""
+    names = MULTILABEL_METRICS if kind == "multilabel" else MULTICLASS_METRICS
+    return (main_metric(kind), *(c for c in names if c != main_metric(kind)))
+
+
+def report(task: Task, pred: np.ndarray, split: str = "test") -> dict:
+    """Metrics of predictions ``pred`` ((n, L) 0/1 or (n,) classes) on one split of ``task``."""
     s = task.splits()[split]
-    pred = trained.predict(s)
     if task.kind == "multilabel":
         return multilabel_report(s.labels, pred)
     return multiclass_report(s.scores, pred, task.n_classes)
 
 
-def metrics_table(scorers: dict[str, TrainedScorer], tasks: dict[str, Task], split: str = "test",
+def evaluate(model, task: Task, split: str = "test") -> dict:
+    """Metrics of one model (a scorer, or anything with ``predict(split)``) on one split of its task
+    (held-out test by default)."""
+    return report(task, model.predict(task.splits()[split]), split)
+
+
+def metrics_table(scorers: dict, tasks: dict[str, Task], split: str = "test",
                   with_mean: bool = True) -> pd.DataFrame:
     """One row per task (``task, micro_f1, macro_f1, exact_match, per_label_accuracy, kappa, n_test``
-    for multi-label tasks), plus a last row ``weighted mean`` weighted by test size."""
+    for multi-label tasks, ``task, accuracy, macro_f1, qwk, n_test`` for multi-class ones), plus a
+    last row ``weighted mean`` weighted by test size. ``scorers``: task -> model with ``predict(split)``."""
     rows = [{"task": name, **evaluate(scorers[name], tasks[name], split)} for name in scorers]
     table = pd.DataFrame(rows)
     if with_mean:
         mean = weighted_mean(table.drop(columns=["task"]))
         table = pd.concat([table, pd.DataFrame([{"task": "weighted mean", **mean}])], ignore_index=True)
     return table
+
+
+def side_by_side(tables: dict[str, pd.DataFrame], columns) -> pd.DataFrame:
+    """Per task (rows of the first table, ``weighted mean`` included), each of ``columns`` for each
+    model: columns ``<metric> (<model>)``. ``tables``: model name -> :func:`metrics_table` output."""
+    names = list(tables)
+    out = tables[names[0]][["task"]].copy()
+    for c in columns:
+        for n in names:
+            out[f"{c} ({n})"] = tables[n].set_index("task")[c].reindex(out["task"]).to_numpy()
+    return out
 
 
 def training_curves(scorers: dict[str, TrainedScorer]) -> pd.DataFrame:
@@ -176,7 +220,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                    full_lr: float = 5e-5, progress: bool = True) -> pd.DataFrame:
     """Test metrics and training cost of each rung of :func:`shortcut_ladder` on one task.
 
-    Columns: setting, micro_f1, macro_f1, exact_match, per_label_accuracy, kappa, train_seconds,
+    Columns: setting, the task kind's metrics (:func:`metric_columns`), train_seconds,
     seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr.
     Seconds are those measured when the scorer was trained (kept in the cache).
     """
@@ -194,6 +238,26 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
                      "lr": settings.lr})
     return pd.DataFrame(rows)
+
+
+def papers_apply(tasks: dict[str, Task]) -> bool:
+    """Whether the papers' per-task figures apply: multi-label tasks, some named as the papers' tasks."""
+    from . import published
+
+    known = set(published.individual_scorers()[0]["task"])
+    return all(t.kind == "multilabel" for t in tasks.values()) and bool(known & set(tasks))
+
+
+def weighted_mean_vs_published(metrics: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Two rows, this run's weighted test means and the GW paper's published pre-merged ones, in the
+    columns micro_f1, macro_f1, exact_match, per_label_accuracy (first column ``weighted mean``)."""
+    from . import published
+
+    theirs, _ = published.pre_merge_weighted_mean()
+    ours = metrics.set_index("task").loc["weighted mean"]
+    cols = ["micro_f1", "macro_f1", "exact_match", "per_label_accuracy"]
+    return pd.DataFrame([{"weighted mean": f"this book ({profile} profile, test split)", **{c: ours[c] for c in cols}},
+                         {"weighted mean": "GW paper, pre-merged models (published)", **{c: theirs[c] for c in cols}}])
 
 
 def compare_with_published(metrics: pd.DataFrame, published: pd.DataFrame,

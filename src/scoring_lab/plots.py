@@ -32,12 +32,12 @@ def class_distribution(scores: pd.DataFrame, title: str = "Holistic score distri
     return fig
 
 
-def training_curves(curves: pd.DataFrame, score_label: str = "validation micro-F1"):
+def training_curves(curves: pd.DataFrame, score_label: str = "validation micro-F1", loss_label: str = "BCE"):
     """Two panels over epochs, one line per task: validation loss, and the validation score."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     sns.lineplot(data=curves, x="epoch", y="val_loss", hue="task", marker="o", ax=axes[0], legend=False)
     sns.lineplot(data=curves, x="epoch", y="val_score", hue="task", marker="o", ax=axes[1])
-    axes[0].set_title("Validation loss (BCE) per epoch")
+    axes[0].set_title(f"Validation loss ({loss_label}) per epoch")
     axes[0].set_ylabel("validation loss")
     axes[1].set_title(f"{score_label.capitalize()} per epoch")
     axes[1].set_ylabel(score_label)
@@ -63,4 +63,28 @@ def ours_vs_paper(comparison: pd.DataFrame, metric: str = "micro_f1", title: str
     ax.set_title(title or f"Per-task {metric.replace('_', ' ')}: this book vs the paper")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="source")
     fig.tight_layout()
+    return fig
+
+
+def model_comparison(table: pd.DataFrame, models: list[str], metric: str, label: str, title: str):
+    """Horizontal bars per task (the ``weighted mean`` row last), one bar per model, of the
+    columns ``<metric> (<model>)`` of a :func:`scoring_lab.per_task.side_by_side` table."""
+    long = pd.concat([table[["task", f"{metric} ({m})"]].rename(columns={f"{metric} ({m})": "value"}).assign(model=m)
+                      for m in models])
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.32 * len(models) * table.shape[0]))
+    sns.barplot(data=long, y="task", x="value", hue="model", ax=ax, orient="h")
+    ax.set_xlim(min(0.0, float(long["value"].min())), 1)
+    ax.set_xlabel(f"{label} (test split)")
+    ax.set_ylabel("task")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="model")
+    fig.tight_layout()
+    return fig
+
+
+def not_applicable(title: str):
+    """A small empty figure whose title says why a figure does not apply to this run's data."""
+    fig, ax = plt.subplots(figsize=(6, 1))
+    ax.axis("off")
+    ax.set_title(title)
     return fig
