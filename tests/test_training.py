@@ -54,6 +54,24 @@ def test_cached_lower_states_give_the_same_logits_as_a_full_pass(task):
     assert torch.allclose(full, partial, atol=1e-5)
 
 
+def test_mean_pooling_averages_real_tokens_only(task):
+    backbone = load_backbone(TINY_RANDOM)
+    scorer = Scorer(backbone, ScorerSpec(TINY_RANDOM, "multilabel", 3, max_length=48, pooling="mean")).eval()
+    texts = task.test.texts[:8]
+    ids, mask = pad_ids(tokenize(scorer.tokenizer, texts, 48), scorer.tokenizer.pad_token_id)
+    with torch.no_grad():
+        states = scorer.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = scorer.embed(ids, mask)
+        first = len(tokenize(scorer.tokenizer, texts[:1], 48)[0])
+        assert torch.allclose(pooled[0], states[0, :first].mean(dim=0), atol=1e-6)   # padding left out
+        assert not torch.allclose(pooled[:, :], states[:, 0])                          # not [CLS]
+        full = scorer(input_ids=ids, attention_mask=mask)   # cached lower states pool the same way
+        partial = scorer(hidden=scorer.hidden_states_below(ids, mask, 1), attention_mask=mask, from_layer=1)
+    assert torch.allclose(full, partial, atol=1e-5)
+    with pytest.raises(ValueError, match="pooling"):
+        Scorer(backbone, ScorerSpec(TINY_RANDOM, "multilabel", 3, pooling="max"))
+
+
 def test_partial_fine_tuning_changes_only_the_top_layers(task):
     fresh = _weights(load_backbone(TINY_RANDOM, seed=0).model)
     r = train_scorer(task, replace(TINY, trainable_layers=1), seed=0, progress=False)
@@ -187,8 +205,10 @@ def test_shortcut_costs_compare_a_full_fine_tune_with_the_profile(task, tmp_path
     base = replace(TINY, trainable_layers=1, group_by_length=True, max_epochs=2)
     costs = per_task.shortcut_costs(task, base, seed=0, cache=ArtifactCache(tmp_path), progress=False)
     assert costs["setting"].tolist()[:2] == ["full fine-tune (all layers)", "top 1 layers only (the profile)"]
-    assert costs["trainable_layers"].tolist() == ["all", 1, 1, 1]
-    assert costs["max_length"].tolist() == [48, 48, 48, 64]
+    assert costs["trainable_layers"].tolist() == ["all", 1, 1, 1, 1]
+    assert costs["max_length"].tolist() == [48, 48, 48, 64, 48]
+    assert costs["pooling"].tolist() == ["cls", "cls", "cls", "cls", "mean"]
+    assert costs["setting"].iloc[-1] == "  ... with mean pooling"
     assert costs.loc[0, "trainable_params"] > 10 * costs.loc[1, "trainable_params"]
     assert costs[["micro_f1", "train_seconds", "seconds_per_epoch"]].notna().all().all()
     with pytest.raises(ValueError, match="fine-tunes every layer"):

@@ -28,6 +28,7 @@ from .profiles import TrainSettings
 from .scorer import Scorer
 
 SCORER_KIND = "scorer"
+PAPERS_MAX_LENGTH = 100   # tokens: the GW and MoE papers' truncation
 PREDICTION_KIND = "predictions"
 
 
@@ -199,20 +200,27 @@ def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) ->
 
 
 def shortcut_ladder(base: TrainSettings, full_lr: float = 5e-5) -> list[tuple[str, TrainSettings]]:
-    """A full fine-tune, the profile's ``base``, and ``base`` with one shortcut changed at a time.
+    """A full fine-tune, the profile's ``base``, and ``base`` with one choice changed at a time.
 
     1. full fine-tune: every layer trains (``full_lr``, since the papers' 2e-5 needs
        more epochs than a CPU budget allows), batches grouped by length as in ``base``;
     2. ``base`` itself: only its top ``trainable_layers`` train, over cached lower states;
     3. ``base`` with batches in plain random order (what length grouping buys);
-    4. ``base`` with max_length 64 (a shortcut this project does *not* take).
+    4. ``base`` with a shorter max_length: the papers' 100 tokens when ``base`` allows more,
+       else 64 (a shortcut this project does *not* take);
+    5. ``base`` with the other pooling ([CLS] or the mean of the token states).
     """
     full = replace(base, trainable_layers=None, lr=full_lr, lora=None)
+    other = "cls" if base.pooling == "mean" else "mean"
+    shorter = PAPERS_MAX_LENGTH if base.max_length > PAPERS_MAX_LENGTH else 64
+    pooled = {"cls": "[CLS] pooling (the papers')", "mean": "mean pooling"}[other]
     return [
         ("full fine-tune (all layers)", full),
         (f"top {base.trainable_layers} layers only (the profile)", base),
         ("  ... without length-grouped batches", replace(base, group_by_length=not base.group_by_length)),
-        ("  ... with max length 64", replace(base, max_length=64)),
+        (f"  ... with max length {shorter}" + (" (the papers')" if shorter == PAPERS_MAX_LENGTH else ""),
+         replace(base, max_length=shorter)),
+        (f"  ... with {pooled}", replace(base, pooling=other)),
     ]
 
 
@@ -221,7 +229,8 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
     """Test metrics and training cost of each rung of :func:`shortcut_ladder` on one task.
 
     Columns: setting, the task kind's metrics (:func:`metric_columns`), train_seconds,
-    seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr.
+    seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr,
+    pooling.
     Seconds are those measured when the scorer was trained (kept in the cache).
     """
     if base.trainable_layers is None:
@@ -236,7 +245,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                      "epochs_run": ts.info["epochs_run"], "best_epoch": ts.info["best_epoch"],
                      "trainable_params": ts.info["n_trainable"],
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
-                     "lr": settings.lr})
+                     "lr": settings.lr, "pooling": settings.pooling})
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,4 @@
-"""A per-task scorer: encoder -> final-layer [CLS] -> dropout -> linear head.
+"""A per-task scorer: encoder -> final-layer [CLS] (or mean of tokens) -> dropout -> linear head.
 
 Multi-label (one logit per rubric dimension, BCE, threshold 0.5) or multi-class
 (one logit per holistic score, cross-entropy). Inference (``predict_proba``,
@@ -36,6 +36,7 @@ class ScorerSpec:
     max_length: int = 100
     seed: int = 0        # only used to initialise a random ("tiny-random-bert") backbone
     dtype: str = "float32"  # of the encoder's and the head's weights (TrainSettings.dtype)
+    pooling: str = "cls"    # what the head sees: final-layer [CLS] (the papers'), or "mean" over tokens
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
@@ -60,9 +61,14 @@ def length_sorted_batches(lengths, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+POOLINGS = ("cls", "mean")
+
+
 class Scorer(nn.Module):
     def __init__(self, backbone: Backbone, spec: ScorerSpec):
         super().__init__()
+        if spec.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {spec.pooling!r}")
         self.spec = spec
         self.tokenizer = backbone.tokenizer
         weights_dtype = torch_dtype(spec.dtype)
@@ -79,9 +85,17 @@ class Scorer(nn.Module):
         return self.head.weight.device
 
     # ---- forward passes -------------------------------------------------------------
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, H) from final-layer states (B, T, H): [CLS], or the mean over real tokens (``spec.pooling``)."""
+        if self.spec.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, H) final-layer [CLS] embedding."""
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        """(B, H) pooled final-layer embedding ([CLS] unless ``spec.pooling`` is "mean")."""
+        return self.pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,
+                         attention_mask)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 hidden: torch.Tensor | None = None, from_layer: int = 0) -> torch.Tensor:
@@ -107,7 +121,7 @@ class Scorer(nn.Module):
         for block in layers[layer:]:
             hidden = block(hidden, mask)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-        return self.head(self.dropout(hidden[:, 0]))
+        return self.head(self.dropout(self.pool(hidden, attention_mask)))
 
     # ---- loss and decisions ---------------------------------------------------------
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -150,7 +164,8 @@ class Scorer(nn.Module):
         return self.decide(self.predict_proba(texts, batch_size))
 
     def features(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """(n, H) final-layer [CLS] embeddings, as the GW paper extracts them."""
+        """(n, H) pooled final-layer embeddings: [CLS], as the GW paper extracts them, unless the
+        scorer pools by mean."""
         return self._map(texts, self.embed, batch_size)
 
     # ---- persistence ----------------------------------------------------------------

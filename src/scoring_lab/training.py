@@ -168,7 +168,8 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
     accelerator = _accelerator(mixed_precision_for(settings))
     backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype)
     spec = ScorerSpec(backbone=settings.backbone, kind=task.kind, n_outputs=task.n_labels,
-                      dropout=settings.dropout, max_length=settings.max_length, seed=seed, dtype=settings.dtype)
+                      dropout=settings.dropout, max_length=settings.max_length, seed=seed, dtype=settings.dtype,
+                      pooling=settings.pooling)
     scorer = Scorer(backbone, spec).to(accelerator.device)
     first = _freeze_for(scorer, settings)
     if settings.lora is not None:

@@ -69,6 +69,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     dropout: float = 0.1                 # in the classification head
+    pooling: str = "cls"                 # cls: final-layer [CLS] (the papers'); mean: mean over tokens
     trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
                                          # the frozen lower layers' states are computed once and reused
     lora: LoraSettings | None = None
@@ -87,6 +88,8 @@ class TrainSettings:
             raise ProfileError("train.trainable_layers must be None (all) or >= 1")
         if self.lora is not None and self.trainable_layers is not None:
             raise ProfileError("train: use either lora or trainable_layers, not both")
+        if self.pooling not in ("cls", "mean"):
+            raise ProfileError(f"train.pooling must be cls or mean, got {self.pooling!r}")
         if self.dtype not in DTYPES:
             raise ProfileError(f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.mixed_precision not in MIXED_PRECISIONS:
