@@ -4,8 +4,6 @@ Every fixture file is written here, into ``tmp_path``.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import warnings
 from pathlib import Path
@@ -18,40 +16,9 @@ from scoring_lab.data import SOURCES, load_tasks
 from scoring_lab.data.scored_csv import load_scored_csv
 from scoring_lab.data.tabular import DroppedRowsWarning
 from scoring_lab.data.task import DataError
+from test_loaders import expect, write_csv, write_tsv  # the shared fixture writers and error check
 
 # --------------------------------------------------------------------------- helpers
-
-
-def write_csv(path: Path, header, rows, *, delimiter=",") -> Path:
-    """Write a delimited file with the csv module (quoting as needed)."""
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    path.write_bytes(buf.getvalue().encode("utf-8"))
-    return path
-
-
-def write_tsv(path: Path, header, rows) -> Path:
-    """Plain TSV: one line per row, no quoting."""
-    lines = ["\t".join(map(str, header))] + ["\t".join(map(str, r)) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def expect(exc_info, *, file, row, column):
-    err = exc_info.value
-    assert isinstance(err, DataError)
-    assert err.file == str(file)
-    assert err.row == row
-    assert err.column == column
-    text = str(err)
-    assert f"file {file}" in text
-    if row is not None:
-        assert f"row {row}" in text
-    if column is not None:
-        assert repr(column) in text
-    return err
 
 
 # --------------------------------------------------------------------------- fixtures

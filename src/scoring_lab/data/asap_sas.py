@@ -42,7 +42,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from .splits import carve_validation
-from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, parse_int, read_table
+from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, parse_int, read_table, unique_ids
 from .task import DataError, Split, Task
 
 SOURCE = "asap-sas"
@@ -129,13 +129,13 @@ def load_asap_sas(
     sol_t.require(SOLUTION_COLUMNS)
 
     # --- training file: id, set, scores
-    train_ids = _ids(train_t, "Id")
+    train_ids = unique_ids(train_t, "Id")
     train_sets = _sets(train_t, "EssaySet")
     score1 = _scores(train_t, "Score1", train_sets)
     score2 = _scores(train_t, "Score2", train_sets) if train_t.has("Score2") else None
 
     # --- test file and its solution
-    test_ids = _ids(test_t, "Id")
+    test_ids = unique_ids(test_t, "Id")
     test_sets = _sets(test_t, "EssaySet")
     known = set(train_sets)
     for r, s in enumerate(test_sets, start=1):
@@ -152,7 +152,7 @@ def load_asap_sas(
                 "train and test must not share responses",
                 row=r, column="Id",
             )
-    sol_ids = _ids(sol_t, "id")
+    sol_ids = unique_ids(sol_t, "id")
     sol_score_raw = sol_t.column("essay_score")
     sol_set_raw = sol_t.column("essay_set") if sol_t.has("essay_set") else None
     test_score = np.zeros(len(test_t), dtype=np.int64)
@@ -238,19 +238,6 @@ def _resolve(root: Path, override, names: tuple[str, ...], what: str) -> Path:
         if (root / n).is_file():
             return root / n
     raise DataError(f"no {what} found; tried {list(names)} (pass its name explicitly to override)", file=root)
-
-
-def _ids(table: Table, column: str) -> list[str]:
-    """Stripped, non-empty, unique ids of ``column``."""
-    ids = [v.strip() for v in table.column(column)]
-    first: dict[str, int] = {}
-    for r, i in enumerate(ids, start=1):
-        if i == "":
-            raise table.error("empty id", row=r, column=column)
-        if i in first:
-            raise table.error(f"duplicate id {i!r}: rows {first[i]} and {r}", row=r, column=column)
-        first[i] = r
-    return ids
 
 
 def _sets(table: Table, column: str) -> list[int]:

@@ -101,7 +101,7 @@ from typing import Iterable
 import numpy as np
 
 from .splits import carve_validation
-from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, parse_int, read_table
+from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, parse_int, read_table, unique_ids
 from .task import DataError, Split, Task
 
 SOURCE = "csv"
@@ -220,7 +220,7 @@ def load_scored_csv(
 
     # --- file-wide cells: task, id, split
     task_of = _task_names(table, task_column)
-    ids = _ids(table, id_col) if id_col is not None else [f"{t}-row{r:05d}" for r, t in enumerate(task_of, 1)]
+    ids = unique_ids(table, id_col) if id_col is not None else [f"{t}-row{r:05d}" for r, t in enumerate(task_of, 1)]
     part_of = _splits(table, split_col) if split_col is not None else None
 
     available = list(dict.fromkeys(task_of))
@@ -334,19 +334,6 @@ def _task_names(table: Table, column: str) -> list[str]:
             raise table.error("empty task name; every row needs the name of its task", row=r, column=column)
         out.append(name)
     return out
-
-
-def _ids(table: Table, column: str) -> list[str]:
-    """Stripped, non-empty ids, unique over the whole file."""
-    ids = [v.strip() for v in table.column(column)]
-    first: dict[str, int] = {}
-    for r, i in enumerate(ids, start=1):
-        if i == "":
-            raise table.error("empty id", row=r, column=column)
-        if i in first:
-            raise table.error(f"duplicate id {i!r}: rows {first[i]} and {r}", row=r, column=column)
-        first[i] = r
-    return ids
 
 
 def _splits(table: Table, column: str) -> list[str]:

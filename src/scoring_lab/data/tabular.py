@@ -252,3 +252,17 @@ def parse_int(table: Table, value: str, row: int, column: str) -> int:
     if f is not None and f.is_integer():
         return int(f)
     raise table.error(f"expected an integer, got {value!r}", row=row, column=column)
+
+
+def unique_ids(table: Table, column: str) -> list[str]:
+    """The stripped ids of ``column``: each non-empty and unique over the whole file (a DataError
+    names the row, and for a duplicate the earlier row too)."""
+    ids = [v.strip() for v in table.column(column)]
+    first: dict[str, int] = {}
+    for r, i in enumerate(ids, start=1):
+        if i == "":
+            raise table.error("empty id", row=r, column=column)
+        if i in first:
+            raise table.error(f"duplicate id {i!r}: rows {first[i]} and {r}", row=r, column=column)
+        first[i] = r
+    return ids
