@@ -32,3 +32,13 @@ def test_tasks_load_once_with_the_profile_settings(tmp_path, monkeypatch):
     assert len(run.tasks) == 9
     t = run.tasks["gas_filled_balloons"]
     assert len(t.train) + len(t.val) < 100  # smoke scale
+
+
+def test_setup_passes_loader_options_and_keeps_their_results_apart():
+    run = setup("scorers", profile="smoke", options={"view": "holistic"})
+    assert {t.kind for t in run.tasks.values()} == {"multiclass"}
+    assert {t.n_classes for t in run.tasks.values()} == {4}
+    assert run.results_dir.parent.name == "smoke-view-holistic"
+    assert run.provenance()["options"] == {"view": "holistic"}
+    plain = setup("scorers", profile="smoke")
+    assert plain.results_dir.parent.name == "smoke" and plain.options == {}
