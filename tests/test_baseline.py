@@ -73,3 +73,11 @@ def test_mixed_kinds_are_refused():
     b = load_tasks("synthetic", seed=0, scale=0.05, tasks=["dry_ice_model"], view="holistic")
     with pytest.raises(ValueError, match="mix kinds"):
         per_task.task_kind({**a, **b})
+
+
+def test_count_ahead_compares_tasks_not_the_mean():
+    import pandas as pd
+
+    ours = pd.DataFrame({"task": ["a", "b", "c", "weighted mean"], "qwk": [0.5, 0.7, 0.6, 0.9]})
+    theirs = pd.DataFrame({"task": ["c", "b", "a", "weighted mean"], "qwk": [0.6, 0.4, 0.6, 0.1]})
+    assert per_task.count_ahead(ours, theirs, "qwk") == 1      # only b; c ties, a is behind

@@ -169,6 +169,14 @@ def metrics_table(scorers: dict, tasks: dict[str, Task], split: str = "test",
     return table
 
 
+def count_ahead(ours: pd.DataFrame, theirs: pd.DataFrame, column: str) -> int:
+    """On how many tasks (``weighted mean`` excluded) ``ours`` scores strictly higher than ``theirs``
+    in ``column``; both are :func:`metrics_table` outputs over the same tasks."""
+    a = ours[ours["task"] != "weighted mean"].set_index("task")[column]
+    b = theirs[theirs["task"] != "weighted mean"].set_index("task")[column].reindex(a.index)
+    return int((a > b).sum())
+
+
 def side_by_side(tables: dict[str, pd.DataFrame], columns) -> pd.DataFrame:
     """Per task (rows of the first table, ``weighted mean`` included), each of ``columns`` for each
     model: columns ``<metric> (<model>)``. ``tables``: model name -> :func:`metrics_table` output."""
