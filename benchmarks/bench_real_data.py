@@ -26,7 +26,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from sklearn.metrics import accuracy_score, f1_score
 
@@ -60,7 +59,6 @@ def main(argv=None) -> int:
     if not Path(args.path).is_dir():
         print(f"no SciEntsBank folder at {args.path}: nothing to measure (pass the PASTA-layout folder)")
         return 0
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     profile = load_profile(args.profile)
     changes = {k: yaml.safe_load(v) for k, _, v in (c.partition("=") for c in args.changes)}
     settings = replace(profile.train, **changes)

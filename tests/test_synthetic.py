@@ -227,7 +227,11 @@ def test_generation_is_fast():
 
 def test_baseline_in_band_and_difficulty_monotone():
     names = ["gas_filled_balloons", "namis_careful_experiment"]
-    f = {d: [S.baseline_micro_f1(t) for t in S.generate_benchmark(seed=0, difficulty=d, tasks=names).values()]
+    from scoring_lab.baseline import fit_tfidf_baseline
+    from scoring_lab.per_task import evaluate
+
+    f = {d: [evaluate(fit_tfidf_baseline(t), t)["micro_f1"]
+             for t in S.generate_benchmark(seed=0, difficulty=d, tasks=names).values()]
          for d in (0.0, 0.5, 1.0)}
     for i, name in enumerate(names):
         assert f[0.0][i] > f[0.5][i] > f[1.0][i], (name, f)

@@ -207,6 +207,12 @@ def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) ->
     return {m: float((lengths > m).mean()) if len(lengths) else 0.0 for m in max_lengths}
 
 
+def shorter_length(base: TrainSettings) -> int:
+    """The truncation the choices ladder compares ``base`` with: the papers' 100 tokens when
+    ``base`` allows more, else 64."""
+    return PAPERS_MAX_LENGTH if base.max_length > PAPERS_MAX_LENGTH else 64
+
+
 def shortcut_ladder(base: TrainSettings, full_lr: float = 5e-5) -> list[tuple[str, TrainSettings]]:
     """A full fine-tune, the profile's ``base``, and ``base`` with one choice changed at a time.
 
@@ -220,7 +226,7 @@ def shortcut_ladder(base: TrainSettings, full_lr: float = 5e-5) -> list[tuple[st
     """
     full = replace(base, trainable_layers=None, lr=full_lr, lora=None)
     other = "cls" if base.pooling == "mean" else "mean"
-    shorter = PAPERS_MAX_LENGTH if base.max_length > PAPERS_MAX_LENGTH else 64
+    shorter = shorter_length(base)
     pooled = {"cls": "[CLS] pooling (the papers')", "mean": "mean pooling"}[other]
     return [
         ("full fine-tune (all layers)", full),

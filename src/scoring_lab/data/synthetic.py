@@ -51,7 +51,6 @@ __all__ = [
     "family_of",
     "generate_benchmark",
     "holistic_scores",
-    "baseline_micro_f1",
 ]
 
 TASK_NAMES: tuple[str, ...] = (
@@ -487,17 +486,3 @@ def generate_benchmark(seed: int = 0, scale: float = 1.0, difficulty: float = 0.
     specs = _bank()["tasks"]
     return {name: _generate_task(specs[name], int(seed), float(scale), float(difficulty), val_fraction, view, knobs)
             for name in TASK_NAMES if name in wanted}
-
-
-def baseline_micro_f1(task: Task) -> float:
-    """Micro-F1 on test of TF-IDF (word 1-2 grams) + one-vs-rest logistic regression fit on train."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.multiclass import OneVsRestClassifier
-
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
-    clf = OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000))
-    clf.fit(vec.fit_transform(task.train.texts), task.train.labels)
-    pred = clf.predict(vec.transform(task.test.texts))
-    return float(f1_score(task.test.labels, pred, average="micro", zero_division=0))
