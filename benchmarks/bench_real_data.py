@@ -26,11 +26,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 from sklearn.metrics import accuracy_score, f1_score
 
 from scoring_lab.baseline import fit_tfidf_baselines
 from scoring_lab.cache import ArtifactCache
+from scoring_lab.cli import parameter_value
 from scoring_lab.data import load_tasks
 from scoring_lab.per_task import get_scorers
 from scoring_lab.profiles import load_profile
@@ -53,14 +53,14 @@ def main(argv=None) -> int:
     ap.add_argument("path", nargs="?", default=str(DEFAULT_PATH))
     ap.add_argument("--profile", default="default")
     ap.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE",
-                    help="change one training setting of the profile (YAML value)")
+                    help="change one training setting of the profile (a value as papermill -p reads it: 5e-5, true, cls)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if not Path(args.path).is_dir():
         print(f"no SciEntsBank folder at {args.path}: nothing to measure (pass the PASTA-layout folder)")
         return 0
     profile = load_profile(args.profile)
-    changes = {k: yaml.safe_load(v) for k, _, v in (c.partition("=") for c in args.changes)}
+    changes = {k: parameter_value(v) for k, _, v in (c.partition("=") for c in args.changes)}
     settings = replace(profile.train, **changes)
     tasks = load_tasks("pasta-csv", args.path, seed=args.seed, val_fraction=profile.data.val_fraction)
     n = {s: sum(len(getattr(t, s)) for t in tasks.values()) for s in ("train", "val", "test")}

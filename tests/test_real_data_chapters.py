@@ -75,9 +75,13 @@ def test_scorers_chapter_tables_fit_the_kind(shape_run):
     ordinal = results / "scorers" / "decoding_qwk.csv"
     if kind == "multiclass":
         qwk = pd.read_csv(ordinal)
-        assert list(qwk.columns) == ["task", "scorer, argmax", "scorer, ordinal", "TF-IDF + LR, argmax",
-                                     "TF-IDF + LR, ordinal"]
+        decodings = ("argmax", "ordinal, per task", "ordinal, shared")
+        models = ("scorer, softmax head", "scorer, cumulative head", "TF-IDF + LR")
+        assert list(qwk.columns) == ["task", *(f"{m}, {d}" for m in models for d in decodings)]
         assert list(qwk["task"]) == [*names, "weighted mean"]
+        choice = pd.read_csv(results / "scorers" / "decoding_choice.csv")
+        assert choice.groupby("model", sort=False)["chosen"].sum().to_dict() == dict.fromkeys(models, 1)
+        assert choice["val_cv_qwk"].between(-1, 1).all()
     else:
         assert not ordinal.exists()
 

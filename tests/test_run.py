@@ -42,3 +42,18 @@ def test_setup_passes_loader_options_and_keeps_their_results_apart():
     assert run.provenance()["options"] == {"view": "holistic"}
     plain = setup("scorers", profile="smoke")
     assert plain.results_dir.parent.name == "smoke" and plain.options == {}
+
+
+def test_scorers_with_changed_settings_leave_the_profile_scorers_alone(monkeypatch):
+    import scoring_lab.per_task as per_task
+
+    calls = []
+    monkeypatch.setattr(per_task, "get_scorers",
+                        lambda tasks, settings, seed, cache, progress: calls.append(settings) or {"s": settings})
+    run = setup("scorers", profile="smoke")
+    monkeypatch.setattr(type(run), "tasks", {})
+    own = run.scorers()
+    other = run.scorers(multiclass_head="cumulative")
+    assert own["s"] == run.profile.train and other["s"].multiclass_head == "cumulative"
+    assert run.scorers() is own and run.scorers(multiclass_head=run.profile.train.multiclass_head) is own
+    assert len(calls) == 2

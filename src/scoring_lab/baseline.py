@@ -95,6 +95,39 @@ def _val_loss(proba: np.ndarray, y: np.ndarray, kind: str) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
+@dataclass
+class LogisticFit:
+    """Logistic regression(s) fitted on train with ``C`` chosen by validation log-loss.
+
+    models:       per label a LogisticRegression or a float (a label constant in training), or for a
+                  multi-class task one multinomial LogisticRegression (or the one class seen, as a float)
+    C:            the chosen inverse regularisation strength
+    val_log_loss: {C: validation log-loss} for every C tried (empty without validation responses)
+    """
+
+    models: list
+    C: float
+    val_log_loss: dict
+
+    def predict_proba(self, x, kind: str, n_outputs: int) -> np.ndarray:
+        return _proba(self.models, x, kind, n_outputs)
+
+
+def fit_logistic(x_train, y_train: np.ndarray, x_val, y_val: np.ndarray, kind: str, n_outputs: int,
+                 C_grid=C_GRID, seed: int = 0) -> LogisticFit:
+    """Fit on (n, d) train features, choosing ``C`` by validation log-loss (the first of ``C_grid`` on
+    ties; with no validation responses, the middle of the grid). y: (n, L) 0/1 labels or (n,) classes."""
+    losses: dict[float, float] = {}
+    if x_val is not None and x_val.shape[0]:
+        for C in C_grid:
+            proba = _proba(_fit(x_train, y_train, kind, n_outputs, C, seed), x_val, kind, n_outputs)
+            losses[float(C)] = _val_loss(proba, y_val, kind)
+        best = min(losses, key=lambda c: (losses[c], C_grid.index(c)))
+    else:
+        best = float(C_grid[len(C_grid) // 2])
+    return LogisticFit(_fit(x_train, y_train, kind, n_outputs, best, seed), best, losses)
+
+
 def fit_tfidf_baseline(task: Task, C_grid=C_GRID, seed: int = 0) -> TfidfBaseline:
     """TF-IDF + logistic regression fitted on ``task.train``, ``C`` chosen by validation log-loss
     (the first of ``C_grid`` on ties; with no validation responses, the middle of the grid)."""
@@ -102,19 +135,10 @@ def fit_tfidf_baseline(task: Task, C_grid=C_GRID, seed: int = 0) -> TfidfBaselin
         raise ValueError(f"task {task.name!r} has no training responses")
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     x_train = vec.fit_transform(task.train.texts)
-    y_train = _targets(task, task.train)
-    n_out = task.n_labels
-    losses: dict[float, float] = {}
-    if len(task.val):
-        x_val, y_val = vec.transform(task.val.texts), _targets(task, task.val)
-        for C in C_grid:
-            losses[float(C)] = _val_loss(_proba(_fit(x_train, y_train, task.kind, n_out, C, seed), x_val,
-                                                task.kind, n_out), y_val, task.kind)
-        best = min(losses, key=lambda c: (losses[c], C_grid.index(c)))
-    else:
-        best = float(C_grid[len(C_grid) // 2])
-    models = _fit(x_train, y_train, task.kind, n_out, best, seed)
-    return TfidfBaseline(task.name, task.kind, n_out, best, vec, models, losses)
+    x_val = vec.transform(task.val.texts) if len(task.val) else None
+    fit = fit_logistic(x_train, _targets(task, task.train), x_val, _targets(task, task.val) if len(task.val) else None,
+                       task.kind, task.n_labels, C_grid, seed)
+    return TfidfBaseline(task.name, task.kind, task.n_labels, fit.C, vec, fit.models, fit.val_log_loss)
 
 
 def fit_tfidf_baselines(tasks: dict[str, Task], seed: int = 0) -> dict[str, TfidfBaseline]:

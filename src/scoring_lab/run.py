@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -48,10 +48,17 @@ class Run:
 
         return ArtifactCache()
 
-    def scorers(self, progress: bool = True):
-        """One fine-tuned scorer per task with the profile's training settings: trained once, then cached."""
+    def scorers(self, progress: bool = True, **changes):
+        """One fine-tuned scorer per task with the profile's training settings: trained once, then cached.
+
+        ``changes`` replace training settings (``run.scorers(multiclass_head="cumulative")``): those
+        scorers are cached under their own settings, and the profile's own are left as they are."""
         from .per_task import get_scorers
 
+        if changes:
+            settings = replace(self.profile.train, **changes)
+            if settings != self.profile.train:
+                return get_scorers(self.tasks, settings, self.seed, self.cache, progress)
         if self._scorers is None:
             self._scorers = get_scorers(self.tasks, self.profile.train, self.seed, self.cache, progress)
         return self._scorers

@@ -1,7 +1,12 @@
 """A per-task scorer: encoder -> final-layer [CLS] (or mean of tokens) -> dropout -> linear head.
 
-Multi-label (one logit per rubric dimension, BCE, threshold 0.5) or multi-class
-(one logit per holistic score, cross-entropy). Inference (``predict_proba``,
+Multi-label (one logit per rubric dimension, BCE, threshold 0.5) or multi-class:
+one logit per holistic score with cross-entropy (``head="softmax"``), or an
+ordinal **cumulative** head (``head="cumulative"``): K-1 logits for P(score > k),
+k = 0..K-2, each a binary cross-entropy (Niu et al., 2016, ordinal regression by
+binary sub-tasks; CORAL, Cao et al., 2020, is its weight-shared variant). Its
+class probabilities are differences of the cumulative ones after forcing them to
+decrease, so every consumer sees (n, K) class probabilities whatever the head. Inference (``predict_proba``,
 ``predict``, ``features``) is batched, gradient-free, sorted by length so each
 batch pads only to its own longest response.
 
@@ -37,6 +42,12 @@ class ScorerSpec:
     seed: int = 0        # only used to initialise a random ("tiny-random-bert") backbone
     dtype: str = "float32"  # of the encoder's and the head's weights (TrainSettings.dtype)
     pooling: str = "cls"    # what the head sees: final-layer [CLS] (the papers'), or "mean" over tokens
+    head: str = "softmax"   # multi-class only: "softmax" (K logits) or "cumulative" (K-1 logits, ordinal)
+
+    @property
+    def n_logits(self) -> int:
+        """Width of the head: L, K, or K-1 for a cumulative head."""
+        return self.n_outputs - 1 if self.head == "cumulative" else self.n_outputs
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
@@ -62,6 +73,21 @@ def length_sorted_batches(lengths, batch_size: int) -> list[np.ndarray]:
 
 
 POOLINGS = ("cls", "mean")
+HEADS = ("softmax", "cumulative")
+
+
+def cumulative_targets(classes: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(B, K-1) 0/1 targets [score > k for k in 0..K-2] of (B,) classes."""
+    return (classes.long().unsqueeze(1) > torch.arange(n_classes - 1, device=classes.device)).float()
+
+
+def cumulative_to_class_proba(p_above: torch.Tensor) -> torch.Tensor:
+    """(B, K) class probabilities from (B, K-1) P(score > k): made non-increasing in k (a running
+    minimum), then P(k) = P(> k-1) - P(> k) with P(> -1) = 1 and P(> K-1) = 0."""
+    p = torch.cummin(p_above, dim=1).values
+    ones, zeros = torch.ones_like(p[:, :1]), torch.zeros_like(p[:, :1])
+    upper = torch.cat([ones, p], dim=1)
+    return upper - torch.cat([p, zeros], dim=1)
 
 
 class Scorer(nn.Module):
@@ -69,12 +95,15 @@ class Scorer(nn.Module):
         super().__init__()
         if spec.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {spec.pooling!r}")
+        if spec.head not in HEADS or (spec.head == "cumulative" and spec.kind != "multiclass"):
+            raise ValueError(f"head must be one of {HEADS} (cumulative: multi-class only), got {spec.head!r} "
+                             f"for a {spec.kind} task")
         self.spec = spec
         self.tokenizer = backbone.tokenizer
         weights_dtype = torch_dtype(spec.dtype)
         self.encoder = backbone.model.to(weights_dtype)  # a no-op when the backbone was loaded in spec.dtype
         self.dropout = nn.Dropout(spec.dropout)
-        self.head = nn.Linear(backbone.hidden_size, spec.n_outputs, dtype=weights_dtype)
+        self.head = nn.Linear(backbone.hidden_size, spec.n_logits, dtype=weights_dtype)
 
     @property
     def n_layers(self) -> int:
@@ -99,7 +128,7 @@ class Scorer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 hidden: torch.Tensor | None = None, from_layer: int = 0) -> torch.Tensor:
-        """(B, n_outputs) logits from token ids, or from cached states (B, T, H) entering ``from_layer``."""
+        """(B, n_logits) logits from token ids, or from cached states (B, T, H) entering ``from_layer``."""
         if hidden is not None:
             return self.forward_from(hidden, attention_mask, from_layer)
         return self.head(self.dropout(self.embed(input_ids, attention_mask)))
@@ -110,29 +139,41 @@ class Scorer(nn.Module):
         return out.hidden_states[layer]
 
     def forward_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layer: int) -> torch.Tensor:
-        """(B, n_outputs) logits from layer ``layer``'s input states (B, T, H): runs the layers above only.
+        """(B, n_logits) logits from layer ``layer``'s input states (B, T, H): runs the layers above only.
 
         This is what partial fine-tuning trains: the frozen layers below ran once,
         their states were kept. BERT-style encoders (``encoder.encoder.layer``) only.
         """
+        return self.head(self.dropout(self.embed_from(hidden, attention_mask, layer)))
+
+    def embed_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layer: int) -> torch.Tensor:
+        """(B, H) pooled final-layer embedding from layer ``layer``'s input states (B, T, H)."""
         layers = _encoder_layers(self.encoder)
         mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden,
                                          attention_mask=attention_mask)
         for block in layers[layer:]:
             hidden = block(hidden, mask)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-        return self.head(self.dropout(self.pool(hidden, attention_mask)))
+        return self.pool(hidden, attention_mask)
 
     # ---- loss and decisions ---------------------------------------------------------
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = logits.float()  # half-precision logits (dtype or autocast): the loss is still taken in float32
         if self.spec.kind == "multilabel":
             return nn.functional.binary_cross_entropy_with_logits(logits, targets.float())
+        if self.spec.head == "cumulative":
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits, cumulative_targets(targets, self.spec.n_outputs))
         return nn.functional.cross_entropy(logits, targets.long())
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, L) label probabilities, or (B, K) class probabilities whatever the head."""
         logits = logits.float()
-        return torch.sigmoid(logits) if self.spec.kind == "multilabel" else torch.softmax(logits, dim=-1)
+        if self.spec.kind == "multilabel":
+            return torch.sigmoid(logits)
+        if self.spec.head == "cumulative":
+            return cumulative_to_class_proba(torch.sigmoid(logits))
+        return torch.softmax(logits, dim=-1)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """(n, L) 0/1 at threshold 0.5, or (n,) argmax class."""

@@ -38,6 +38,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from .backbone import load_backbone
 from .data.task import Split, Task
 from .metrics import accuracy, micro_f1
+from .probe import init_head_from_probe
 from .profiles import TrainSettings
 from .scorer import Scorer, ScorerSpec, length_sorted_batches, pad_ids, tokenize
 
@@ -169,7 +170,8 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
     backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype)
     spec = ScorerSpec(backbone=settings.backbone, kind=task.kind, n_outputs=task.n_labels,
                       dropout=settings.dropout, max_length=settings.max_length, seed=seed, dtype=settings.dtype,
-                      pooling=settings.pooling)
+                      pooling=settings.pooling,
+                      head=settings.multiclass_head if task.kind == "multiclass" else "softmax")
     scorer = Scorer(backbone, spec).to(accelerator.device)
     first = _freeze_for(scorer, settings)
     if settings.lora is not None:
@@ -195,6 +197,17 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
     val_loader = DataLoader(_Rows(inputs["val"], y["val"]), batch_size=settings.eval_batch_size, shuffle=False,
                             collate_fn=collate)
 
+    probe_info = {}
+    if settings.head_init == "probe":  # LP-FT: the head starts as a logistic regression on the frozen features
+        def embed_of(batch):
+            mask = batch["attention_mask"].to(scorer.device)
+            if first > 0:
+                return scorer.embed_from(batch["hidden"].to(scorer.device), mask, first)
+            return scorer.embed(batch["input_ids"].to(scorer.device), mask)
+        in_order = DataLoader(_Rows(inputs["train"], y["train"]), batch_size=settings.eval_batch_size,
+                              shuffle=False, collate_fn=collate)
+        probe_info = init_head_from_probe(scorer, embed_of, in_order, val_loader, seed)
+
     optimizer = _optimizer(scorer, settings)
     total = settings.max_epochs * len(train_loader)
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
@@ -211,6 +224,10 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
         return {n: p.detach().clone() for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad}
 
     history, best, best_epoch, best_loss, bad_epochs = [], trainable_state(), 0, float("inf"), 0
+    if settings.head_init == "probe":  # the probe itself is a candidate: fine-tuning must beat it on validation
+        best_loss, val_score = _validate(model, scorer, val_loader, logits_of, accelerator, task.kind)
+        history.append({"epoch": 0, "train_loss": np.nan, "val_loss": best_loss, "val_score": val_score,
+                        "seconds": 0.0})
     epochs = tqdm(range(1, settings.max_epochs + 1), desc=f"{task.name}", unit="epoch", disable=not progress)
     for epoch in epochs:
         e0 = time.perf_counter()
@@ -246,10 +263,11 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
         trainable = [n for n, _ in final.named_parameters()]  # merged weights changed: keep them all
     final.eval()
     n_total = sum(p.numel() for p in final.parameters())
-    info = {"best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": len(history) < settings.max_epochs,
+    epochs_run = sum(1 for h in history if h["epoch"] > 0)
+    info = {"best_epoch": best_epoch, "epochs_run": epochs_run, "stopped_early": epochs_run < settings.max_epochs,
             "seconds": time.perf_counter() - t0, "n_trainable": int(sum(v.numel() for v in best.values())),
             "n_total": int(n_total), "first_trainable_layer": first, "device": str(accelerator.device),
-            "dtype": settings.dtype, "mixed_precision": accelerator.mixed_precision}
+            "dtype": settings.dtype, "mixed_precision": accelerator.mixed_precision, **probe_info}
     return TrainResult(scorer=final, history=pd.DataFrame(history), trained_parameters=trainable, info=info)
 
 

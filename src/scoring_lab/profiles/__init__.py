@@ -17,6 +17,8 @@ from ..data import SOURCES
 PROFILE_NAMES = ("smoke", "default", "paper")
 DTYPES = ("float32", "bfloat16", "float16")     # train.dtype: what the backbone's weights are loaded in
 MIXED_PRECISIONS = ("no", "bf16", "fp16")       # train.mixed_precision: Accelerate's autocast
+HEAD_INITS = ("random", "probe")                # train.head_init
+MULTICLASS_HEADS = ("softmax", "cumulative")    # train.multiclass_head
 
 
 class ProfileError(ValueError):
@@ -70,6 +72,10 @@ class TrainSettings:
     grad_clip: float = 1.0
     dropout: float = 0.1                 # in the classification head
     pooling: str = "cls"                 # cls: final-layer [CLS] (the papers'); mean: mean over tokens
+    multiclass_head: str = "softmax"     # multi-class tasks: softmax (cross-entropy, the papers') or cumulative
+                                         # (K-1 "score > k" logits, ordinal; scoring_lab.scorer)
+    head_init: str = "random"            # random (the papers'); probe: the head starts as a logistic regression
+                                         # on the frozen pooled features (LP-FT, scoring_lab.probe)
     trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
                                          # the frozen lower layers' states are computed once and reused
     lora: LoraSettings | None = None
@@ -90,6 +96,10 @@ class TrainSettings:
             raise ProfileError("train: use either lora or trainable_layers, not both")
         if self.pooling not in ("cls", "mean"):
             raise ProfileError(f"train.pooling must be cls or mean, got {self.pooling!r}")
+        if self.multiclass_head not in MULTICLASS_HEADS:
+            raise ProfileError(f"train.multiclass_head must be one of {MULTICLASS_HEADS}, got {self.multiclass_head!r}")
+        if self.head_init not in HEAD_INITS:
+            raise ProfileError(f"train.head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
         if self.dtype not in DTYPES:
             raise ProfileError(f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.mixed_precision not in MIXED_PRECISIONS:
