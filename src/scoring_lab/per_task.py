@@ -255,7 +255,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
         m = evaluate(ts, task)
         rows.append({"setting": label, **{k: v for k, v in m.items() if k != "n_test"},
                      "train_seconds": ts.info["seconds"],
-                     "seconds_per_epoch": float(ts.history["seconds"].mean()),
+                     "seconds_per_epoch": float(ts.history.loc[ts.history["epoch"] > 0, "seconds"].mean()),
                      "epochs_run": ts.info["epochs_run"], "best_epoch": ts.info["best_epoch"],
                      "trainable_params": ts.info["n_trainable"],
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
