@@ -41,7 +41,7 @@ def test_compare_with_published_aligns_by_task_and_leaves_unknown_tasks_blank():
 def test_settings_table_puts_the_reason_beside_each_departure():
     t = settings_table(load_profile("default"), load_profile("paper")).set_index("setting")
     assert t.loc["lr", "default"] == "0.0005" and t.loc["lr", "paper"] == "2e-05"
-    assert "top layers" in t.loc["lr", "why"]
+    assert "top 2 layers" in t.loc["lr", "why"] and "validation" in t.loc["lr", "why"]
     assert t.loc["trainable_layers", "paper"] == "-"
 
 
