@@ -244,11 +244,6 @@ def decoding_summary(long: pd.DataFrame, metric: str = "qwk") -> pd.DataFrame:
     return out
 
 
-def chosen_decoding(long: pd.DataFrame, model: str) -> str:
-    """The decoding chosen on validation for ``model`` in a :func:`decoding_comparison` table."""
-    return str(long.loc[(long["model"] == model) & long["chosen"], "decoding"].iloc[0])
-
-
 def decoding_table(long: pd.DataFrame, metric: str = "qwk") -> pd.DataFrame:
     """Wide view of :func:`decoding_comparison`: one row per task plus ``weighted mean`` (by test size),
     one column ``<model>, <decoding>`` per model and decoding, holding ``metric``."""
