@@ -68,10 +68,18 @@ class TrainedScorer:
     key: str
     from_cache: bool
     cache: ArtifactCache = field(repr=False, default=None)
+    heldout_val: tuple[str, np.ndarray] | None = field(repr=False, default=None)  # refit: (val fingerprint, proba)
 
     def predict_proba(self, split: Split) -> np.ndarray:
-        """(n, L) or (n, K) probabilities for a split, cached by scorer and split content."""
-        inputs = {"scorer": self.key, "split": split_fingerprint(split)}
+        """(n, L) or (n, K) probabilities for a split, cached by scorer and split content.
+
+        A refit scorer (``train.refit``) trained on its validation split too: asked for that split, it
+        answers the early-stopped run's probabilities, the held-out predictions that validation-tuned
+        steps (ordinal cut points, decoding choice) need."""
+        fingerprint = split_fingerprint(split)
+        if self.heldout_val is not None and fingerprint == self.heldout_val[0]:
+            return self.heldout_val[1]
+        inputs = {"scorer": self.key, "split": fingerprint}
 
         def produce(folder: Path):
             np.save(folder / "proba.npy", self.scorer.predict_proba(split.texts))
@@ -84,15 +92,24 @@ class TrainedScorer:
         return self.scorer.decide(self.predict_proba(split))
 
 
-def _save_trained(result: training_module.TrainResult, folder: Path) -> None:
+HELDOUT_VAL_FILE = "heldout_val_proba.npy"
+
+
+def _save_trained(result: training_module.TrainResult, folder: Path, val: Split) -> None:
     result.scorer.save(folder, names=result.trained_parameters)  # the head is among them
     result.history.to_csv(folder / "history.csv", index=False)
-    (folder / "info.json").write_text(json.dumps(result.info, indent=2))
+    info = dict(result.info)
+    if result.heldout_val_proba is not None:
+        np.save(folder / HELDOUT_VAL_FILE, result.heldout_val_proba)
+        info["heldout_val_fingerprint"] = split_fingerprint(val)
+    (folder / "info.json").write_text(json.dumps(info, indent=2))
 
 
-def _load_trained(art: Artifact) -> tuple[Scorer, pd.DataFrame, dict]:
-    return (Scorer.load(art.path), pd.read_csv(art.file("history.csv")),
-            json.loads(art.file("info.json").read_text()))
+def _load_trained(art: Artifact) -> tuple[Scorer, pd.DataFrame, dict, tuple | None]:
+    info = json.loads(art.file("info.json").read_text())
+    heldout = ((info["heldout_val_fingerprint"], np.load(art.file(HELDOUT_VAL_FILE)))
+               if "heldout_val_fingerprint" in info else None)
+    return Scorer.load(art.path), pd.read_csv(art.file("history.csv")), info, heldout
 
 
 def get_scorer(task: Task, settings: TrainSettings, seed: int = 0, cache: ArtifactCache | None = None,
@@ -102,10 +119,10 @@ def get_scorer(task: Task, settings: TrainSettings, seed: int = 0, cache: Artifa
     inputs = scorer_inputs(task, settings, seed)
 
     def produce(folder: Path):
-        _save_trained(training_module.train_scorer(task, settings, seed=seed, progress=progress), folder)
+        _save_trained(training_module.train_scorer(task, settings, seed=seed, progress=progress), folder, task.val)
 
-    (scorer, history, info), hit = cache.get_or_compute(SCORER_KIND, inputs, produce, _load_trained)
-    return TrainedScorer(task.name, scorer, history, info, cache.key(inputs), hit, cache)
+    (scorer, history, info, heldout), hit = cache.get_or_compute(SCORER_KIND, inputs, produce, _load_trained)
+    return TrainedScorer(task.name, scorer, history, info, cache.key(inputs), hit, cache, heldout)
 
 
 def get_scorers(tasks: dict[str, Task], settings: TrainSettings, seed: int = 0,

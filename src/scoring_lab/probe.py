@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .baseline import LogisticFit, fit_logistic
+from .baseline import C_GRID, LogisticFit, fit_logistic
 from .scorer import cumulative_targets
 
 #: logit given to a label constant in training (or a class absent from it): sigmoid(8) = 0.9997
@@ -64,21 +64,22 @@ def head_weights(fit: LogisticFit, kind: str, n_outputs: int, hidden: int) -> tu
     return weight, bias
 
 
-def init_head_from_probe(scorer, embed, train_loader, val_loader, seed: int = 0) -> dict:
-    """Fit the probe on the frozen features of ``train_loader`` (C chosen on ``val_loader``) and copy it
-    into ``scorer.head``. Loaders: unshuffled batches with a ``targets`` entry. Returns the probe's C and
-    its validation log-loss per C."""
+def init_head_from_probe(scorer, embed, train_loader, val_loader=None, seed: int = 0, C_grid=C_GRID) -> dict:
+    """Fit the probe on the frozen features of ``train_loader`` (C chosen from ``C_grid`` on ``val_loader``;
+    without one, a one-value grid gives C, as a refit does) and copy it into ``scorer.head``. Loaders:
+    unshuffled batches with a ``targets`` entry. Returns the probe's C and its validation log-loss per C."""
     was_training = scorer.training
     scorer.eval()
     x_train, y_train = pooled_features(embed, train_loader)
-    x_val, y_val = pooled_features(embed, val_loader)
+    x_val, y_val = pooled_features(embed, val_loader) if val_loader is not None else (None, None)
     scorer.train(was_training)
     kind, n_out = scorer.spec.kind, scorer.spec.n_logits
     if scorer.spec.head == "cumulative":  # one binary probe per "score > k"
         def above(y):
             return cumulative_targets(torch.as_tensor(y), n_out + 1).numpy()
-        kind, y_train, y_val = "multilabel", above(y_train), above(y_val)
-    fit = fit_logistic(x_train, y_train, x_val, y_val, kind, n_out, seed=seed)
+        kind, y_train = "multilabel", above(y_train)
+        y_val = None if y_val is None else above(y_val)
+    fit = fit_logistic(x_train, y_train, x_val, y_val, kind, n_out, C_grid=tuple(C_grid), seed=seed)
     weight, bias = head_weights(fit, kind, n_out, x_train.shape[1])
     with torch.no_grad():
         scorer.head.weight.copy_(torch.as_tensor(weight, dtype=scorer.head.weight.dtype))

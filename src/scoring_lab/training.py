@@ -8,6 +8,14 @@ grouped by length (``group_by_length``), a shorter ``max_length``, and ``trainab
 head train, so the frozen layers below run once per response and their output
 states are reused every epoch. LoRA adapters (peft) are the other option.
 
+``refit``: early stopping holds a tenth of the training responses out, which on
+a few hundred responses per task is a tenth of what there is to learn from. With
+``refit`` the early-stopped run only chooses the number of epochs (and a probe
+head's ``C``); a second run from the same start trains on train + val for that
+many epochs (scikit-learn's ``refit=True`` after a search). It costs those epochs
+again; the validation probabilities it reports are the first run's, the only
+held-out ones.
+
 Precision, also from the settings: the backbone's weights are loaded in
 ``dtype`` (float32 by default, whatever the checkpoint was saved in), and
 ``mixed_precision`` (no, bf16, fp16) is Accelerate's autocast around the forward
@@ -36,7 +44,7 @@ from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .backbone import load_backbone
-from .data.task import Split, Task
+from .data.task import Split, Task, concat_splits
 from .metrics import accuracy, micro_f1
 from .probe import init_head_from_probe
 from .profiles import TrainSettings
@@ -49,6 +57,9 @@ class TrainResult:
     history: pd.DataFrame        # one row per epoch: epoch, train_loss, val_loss, val_score, seconds
     trained_parameters: list[str]  # names of the parameters that changed (what a checkpoint must keep)
     info: dict                   # best_epoch, epochs_run, seconds, n_trainable, n_total, stopped_early
+                                 # (+ refit_epochs, refit_seconds, refit_n_train with settings.refit)
+    heldout_val_proba: np.ndarray | None = None  # refit only: (n_val, L) or (n_val, K) probabilities of the
+                                                 # early-stopped run, which did not train on validation
 
 
 def seed_everything(seed: int) -> None:
@@ -157,6 +168,12 @@ def _optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.O
 def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: bool = True) -> TrainResult:
     """Fine-tune a scorer for ``task`` on its train split, early-stopped on its val split.
 
+    With ``settings.refit`` the early-stopped run only chooses the number of epochs (and the
+    probe's ``C``); a second run from the same start then trains on train + val for exactly that
+    many epochs and is the scorer returned (scikit-learn's ``refit=True``). Its ``history`` is the
+    choosing run's, and ``heldout_val_proba`` keeps the choosing run's validation probabilities: the
+    only validation predictions of a model that did not train on them.
+
     Deterministic on the CPU for a given seed (model init, dropout, batch order).
     """
     if len(task.train) == 0:
@@ -165,7 +182,33 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
         raise ValueError(f"task {task.name!r} has no validation responses: early stopping needs some "
                          "(raise data.val_fraction)")
     t0 = time.perf_counter()
+    chosen = _train_once(task, task.train, task.val, settings, seed, progress)
+    if not settings.refit:
+        chosen.info["seconds"] = time.perf_counter() - t0
+        return chosen
+    heldout = chosen.scorer.predict_proba(task.val.texts, settings.eval_batch_size)
+    r0 = time.perf_counter()
+    epochs = chosen.info["best_epoch"]
+    refit = _train_once(task, concat_splits(task.train, task.val), None, settings, seed, progress,
+                        epochs=epochs, probe_C=chosen.info.get("probe_C"))
+    info = {**chosen.info, "refit_epochs": epochs, "refit_seconds": time.perf_counter() - r0,
+            "refit_n_train": len(task.train) + len(task.val), "seconds": time.perf_counter() - t0}
+    return TrainResult(scorer=refit.scorer, history=chosen.history, trained_parameters=refit.trained_parameters,
+                       info=info, heldout_val_proba=heldout)
+
+
+def _train_once(task: Task, train: Split, val: Split | None, settings: TrainSettings, seed: int, progress: bool,
+                epochs: int | None = None, probe_C: float | None = None) -> TrainResult:
+    """One training run on ``train``.
+
+    epochs None: up to ``settings.max_epochs``, early-stopped on ``val`` (best weights restored);
+    epochs n: exactly n epochs (0: the probe alone), ``val`` unused, the last weights kept, the
+    schedule's warm-up and decay spread over those n epochs; a probe head uses ``probe_C``.
+    """
+    t0 = time.perf_counter()
     seed_everything(seed)
+    fixed = epochs is not None
+    n_epochs = epochs if fixed else settings.max_epochs
     accelerator = _accelerator(mixed_precision_for(settings))
     backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype)
     spec = ScorerSpec(backbone=settings.backbone, kind=task.kind, n_outputs=task.n_labels,
@@ -177,9 +220,9 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
     if settings.lora is not None:
         _apply_lora(scorer, settings)
 
-    ids = {name: tokenize(scorer.tokenizer, split.texts, settings.max_length)
-           for name, split in (("train", task.train), ("val", task.val))}
-    y = {"train": targets_of(task, task.train), "val": targets_of(task, task.val)}
+    parts = {"train": train} if fixed else {"train": train, "val": val}
+    ids = {name: tokenize(scorer.tokenizer, split.texts, settings.max_length) for name, split in parts.items()}
+    y = {name: targets_of(task, split) for name, split in parts.items()}
     if first > 0:
         inputs = {k: _lower_states(scorer, v, first, settings.eval_batch_size, f"{task.name}: frozen layers ({k})",
                                    progress) for k, v in ids.items()}
@@ -194,8 +237,8 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
         order = {"shuffle": True, "generator": gen}
     train_loader = DataLoader(_Rows(inputs["train"], y["train"]), batch_size=settings.batch_size,
                               collate_fn=collate, **order)
-    val_loader = DataLoader(_Rows(inputs["val"], y["val"]), batch_size=settings.eval_batch_size, shuffle=False,
-                            collate_fn=collate)
+    val_loader = None if fixed else DataLoader(_Rows(inputs["val"], y["val"]), batch_size=settings.eval_batch_size,
+                                               shuffle=False, collate_fn=collate)
 
     probe_info = {}
     if settings.head_init == "probe":  # LP-FT: the head starts as a logistic regression on the frozen features
@@ -206,13 +249,15 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
             return scorer.embed(batch["input_ids"].to(scorer.device), mask)
         in_order = DataLoader(_Rows(inputs["train"], y["train"]), batch_size=settings.eval_batch_size,
                               shuffle=False, collate_fn=collate)
-        probe_info = init_head_from_probe(scorer, embed_of, in_order, val_loader, seed)
+        probe_info = init_head_from_probe(scorer, embed_of, in_order, val_loader, seed,
+                                          **({"C_grid": (probe_C,)} if probe_C is not None else {}))
 
     optimizer = _optimizer(scorer, settings)
-    total = settings.max_epochs * len(train_loader)
+    total = max(n_epochs, 1) * len(train_loader)
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
-    model, optimizer, train_loader, val_loader, schedule = accelerator.prepare(
-        scorer, optimizer, train_loader, val_loader, schedule)
+    model, optimizer, train_loader, schedule = accelerator.prepare(scorer, optimizer, train_loader, schedule)
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
     trainable = [n for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad]
 
     def logits_of(batch):  # through `model`, so a distributed wrapper syncs the gradients
@@ -224,12 +269,13 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
         return {n: p.detach().clone() for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad}
 
     history, best, best_epoch, best_loss, bad_epochs = [], trainable_state(), 0, float("inf"), 0
-    if settings.head_init == "probe":  # the probe itself is a candidate: fine-tuning must beat it on validation
+    if settings.head_init == "probe" and not fixed:  # the probe itself is a candidate: fine-tuning must beat it
         best_loss, val_score = _validate(model, scorer, val_loader, logits_of, accelerator, task.kind)
         history.append({"epoch": 0, "train_loss": np.nan, "val_loss": best_loss, "val_score": val_score,
                         "seconds": 0.0})
-    epochs = tqdm(range(1, settings.max_epochs + 1), desc=f"{task.name}", unit="epoch", disable=not progress)
-    for epoch in epochs:
+    bar = tqdm(range(1, n_epochs + 1), desc=f"{task.name}" + (" (refit)" if fixed else ""), unit="epoch",
+               disable=not progress)
+    for epoch in bar:
         e0 = time.perf_counter()
         model.train()
         losses = []
@@ -242,10 +288,15 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
             schedule.step()
             optimizer.zero_grad()
             losses.append(loss.item())
+        if fixed:
+            history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": np.nan,
+                            "val_score": np.nan, "seconds": time.perf_counter() - e0})
+            best, best_epoch = None, epoch
+            continue
         val_loss, val_score = _validate(model, scorer, val_loader, logits_of, accelerator, task.kind)
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                         "val_score": val_score, "seconds": time.perf_counter() - e0})
-        epochs.set_postfix(val_loss=f"{val_loss:.4f}", val=f"{val_score:.3f}")
+        bar.set_postfix(val_loss=f"{val_loss:.4f}", val=f"{val_score:.3f}")
         if val_loss < best_loss - 1e-6:
             best_loss, bad_epochs, best, best_epoch = val_loss, 0, trainable_state(), epoch
         else:
@@ -254,18 +305,21 @@ def train_scorer(task: Task, settings: TrainSettings, seed: int = 0, progress: b
                 break
 
     final = accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # no autocast left: as Scorer.load gives it
-    with torch.no_grad():
-        params = dict(final.named_parameters())
-        for n, v in best.items():
-            params[n].copy_(v)
+    n_changed = int(sum(p.numel() for n, p in final.named_parameters() if n in set(trainable)))
+    if best is not None:  # early stopping: back to the best epoch's weights
+        with torch.no_grad():
+            params = dict(final.named_parameters())
+            for n, v in best.items():
+                params[n].copy_(v)
     if settings.lora is not None:
         final.encoder = final.encoder.merge_and_unload()  # a plain encoder again: saves and loads like any other
         trainable = [n for n, _ in final.named_parameters()]  # merged weights changed: keep them all
     final.eval()
     n_total = sum(p.numel() for p in final.parameters())
     epochs_run = sum(1 for h in history if h["epoch"] > 0)
-    info = {"best_epoch": best_epoch, "epochs_run": epochs_run, "stopped_early": epochs_run < settings.max_epochs,
-            "seconds": time.perf_counter() - t0, "n_trainable": int(sum(v.numel() for v in best.values())),
+    info = {"best_epoch": best_epoch, "epochs_run": epochs_run,
+            "stopped_early": (not fixed) and epochs_run < settings.max_epochs,
+            "seconds": time.perf_counter() - t0, "n_trainable": n_changed,
             "n_total": int(n_total), "first_trainable_layer": first, "device": str(accelerator.device),
             "dtype": settings.dtype, "mixed_precision": accelerator.mixed_precision, **probe_info}
     return TrainResult(scorer=final, history=pd.DataFrame(history), trained_parameters=trainable, info=info)

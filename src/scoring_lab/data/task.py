@@ -90,6 +90,26 @@ class Split:
         )
 
 
+def concat_splits(*splits: Split) -> Split:
+    """The rows of ``splits`` one after another, as one Split (ids must stay unique).
+
+    A field is kept only when every split has it (labels, scores, ability), else it is None.
+    """
+    if not splits:
+        raise ValueError("concat_splits needs at least one split")
+    ids = np.concatenate([s.ids for s in splits])
+    _, counts = np.unique(ids.astype(str), return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"concat_splits: {int((counts > 1).sum())} id(s) occur in more than one split")
+
+    def joined(name):
+        parts = [getattr(s, name) for s in splits]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    return Split(ids=ids, texts=[t for s in splits for t in s.texts], labels=joined("labels"),
+                 scores=joined("scores"), ability=joined("ability"))
+
+
 @dataclass
 class Task:
     """One assessment item with its splits.

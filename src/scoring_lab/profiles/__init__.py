@@ -76,6 +76,9 @@ class TrainSettings:
                                          # (K-1 "score > k" logits, ordinal; scoring_lab.scorer)
     head_init: str = "random"            # random (the papers'); probe: the head starts as a logistic regression
                                          # on the frozen pooled features (LP-FT, scoring_lab.probe)
+    refit: bool = False                  # after early stopping chose the epoch count on validation, train again
+                                         # from the same start on train + validation for that many epochs
+                                         # (scikit-learn's refit=True); validation predictions stay held-out ones
     trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
                                          # the frozen lower layers' states are computed once and reused
     lora: LoraSettings | None = None
