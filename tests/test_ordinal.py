@@ -158,3 +158,35 @@ def test_verdict_picks_the_ordinal_treatment_on_validation():
     assert not without_heads["ahead_of_argmax"]
     with pytest.raises(ValueError, match="no ordinal treatment"):
         verdict(summary[summary["model"] == "b"], plain="s", ordinal_heads=(), baseline="b")
+
+
+class _Noisy:
+    """A 'model' right on a share of the responses (by seed), uniform elsewhere."""
+    def __init__(self, task, share, seed):
+        self.task, self.share, self.seed = task, share, seed
+
+    def predict_proba(self, split):
+        k, n = self.task.n_classes, len(split)
+        right = np.random.default_rng(self.seed).uniform(size=n) < self.share
+        p = np.full((n, k), 1.0 / k)
+        p[right] = 0.05 / (k - 1)
+        p[np.flatnonzero(right), split.scores[right]] = 0.95
+        return p
+
+
+def test_qwk_difference_is_paired_weighted_and_seeded():
+    from scoring_lab.ordinal import qwk_difference, test_decisions
+    tasks = load_tasks("synthetic", seed=0, scale=0.2, tasks=["natural_sugar", "dry_ice_model"], view="holistic")
+    models = {"oracle": {n: _Oracle(t) for n, t in tasks.items()},
+              "noisy": {n: _Noisy(t, 0.5, i) for i, (n, t) in enumerate(tasks.items())}}
+    decided = test_decisions(models, tasks)
+    same = qwk_difference(decided, tasks, ("noisy", ARGMAX), ("noisy", ARGMAX), n_boot=200)
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0, "share_above_zero": 0.0}
+    d = qwk_difference(decided, tasks, ("oracle", ARGMAX), ("noisy", ARGMAX), n_boot=300, seed=1)
+    n = np.array([len(t.test) for t in tasks.values()], dtype=float)
+    noisy = [quadratic_weighted_kappa(t.test.scores, decided[("noisy", ARGMAX)][name]) for name, t in tasks.items()]
+    assert d["difference"] == pytest.approx(1.0 - np.dot(n, noisy) / n.sum(), abs=1e-12)
+    assert 0 < d["low"] < d["difference"] < d["high"] <= 1.0 and d["share_above_zero"] == 1.0
+    assert qwk_difference(decided, tasks, ("oracle", ARGMAX), ("noisy", ARGMAX), n_boot=300, seed=1) == d
+    flipped = qwk_difference(decided, tasks, ("noisy", ARGMAX), ("oracle", ARGMAX), n_boot=300, seed=1)
+    assert flipped["difference"] == -d["difference"] and flipped["high"] == pytest.approx(-d["low"])

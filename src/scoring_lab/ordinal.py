@@ -195,17 +195,15 @@ def cross_validated_qwk(val_proba: dict[str, np.ndarray], val_y: dict[str, np.nd
     return table
 
 
-def decoding_comparison(models: dict[str, dict], tasks: dict, folds: int = 5, seed: int = 0) -> pd.DataFrame:
-    """Test metrics of argmax and of both ordinal decodings, per task and model, with the choice
-    made on validation.
+def test_decisions(models: dict[str, dict], tasks: dict) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Every model's test decisions under every decoding, cut points tuned on its validation split.
 
     models: model name -> {task name -> a model with ``predict_proba(split)`` giving (n, K)}
     tasks:  the multi-class tasks, task name -> Task
-    Returns a long table: task, model, decoding, accuracy, macro_f1, qwk, n_test, cut_points
-    (tuned on each model's own validation probabilities), val_cv_qwk and chosen (from
-    :func:`cross_validated_qwk`, the same for every task of a model).
+    Returns {(model, decoding): {task: (n_test,) classes}} and, under the key ``("cuts", model)``,
+    {(decoding, task): (K-1,) cut points}.
     """
-    rows = []
+    out: dict = {}
     for model_name, per_task in models.items():
         for name in per_task:
             task = tasks[name]
@@ -216,20 +214,71 @@ def decoding_comparison(models: dict[str, dict], tasks: dict, folds: int = 5, se
         val_proba = {n: m.predict_proba(tasks[n].val) for n, m in per_task.items()}
         val_y = {n: tasks[n].val.scores for n in per_task}
         decoders = {d: fit_decoders(val_proba, val_y, scope) for d, scope in SCOPES.items()}
-        cv = cross_validated_qwk(val_proba, val_y, folds, seed).set_index("decoding")
-        for name, model in per_task.items():
+        test_proba = {n: m.predict_proba(tasks[n].test) for n, m in per_task.items()}
+        out[(model_name, ARGMAX)] = {n: p.argmax(axis=1) for n, p in test_proba.items()}
+        for decoding in SCOPES:
+            out[(model_name, decoding)] = {n: decoders[decoding][n].predict(p) for n, p in test_proba.items()}
+        out[("cuts", model_name)] = {(d, n): decoders[d][n].cuts for d in SCOPES for n in per_task}
+    return out
+
+
+def decoding_comparison(models: dict[str, dict], tasks: dict, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Test metrics of argmax and of both ordinal decodings, per task and model, with the choice
+    made on validation.
+
+    models: model name -> {task name -> a model with ``predict_proba(split)`` giving (n, K)}
+    tasks:  the multi-class tasks, task name -> Task
+    Returns a long table: task, model, decoding, accuracy, macro_f1, qwk, n_test, cut_points
+    (tuned on each model's own validation probabilities), val_cv_qwk and chosen (from
+    :func:`cross_validated_qwk`, the same for every task of a model).
+    """
+    decided = test_decisions(models, tasks)
+    rows = []
+    for model_name, per_task in models.items():
+        val_proba = {n: m.predict_proba(tasks[n].val) for n, m in per_task.items()}
+        cv = cross_validated_qwk(val_proba, {n: tasks[n].val.scores for n in per_task}, folds,
+                                 seed).set_index("decoding")
+        cuts = decided[("cuts", model_name)]
+        for name in per_task:
             task = tasks[name]
-            test_proba = model.predict_proba(task.test)
             for decoding in DECODINGS:
-                if decoding == ARGMAX:
-                    pred, cuts = test_proba.argmax(axis=1), ""
-                else:
-                    decoder = decoders[decoding][name]
-                    pred, cuts = decoder.predict(test_proba), " ".join(f"{c:.2f}" for c in decoder.cuts)
+                pred = decided[(model_name, decoding)][name]
                 rows.append({"task": name, "model": model_name, "decoding": decoding,
-                             **multiclass_report(task.test.scores, pred, task.n_classes), "cut_points": cuts,
+                             **multiclass_report(task.test.scores, pred, task.n_classes),
+                             "cut_points": "" if decoding == ARGMAX else " ".join(f"{c:.2f}" for c in
+                                                                                 cuts[(decoding, name)]),
                              "val_cv_qwk": cv.loc[decoding, "val_cv_qwk"], "chosen": bool(cv.loc[decoding, "chosen"])})
     return pd.DataFrame(rows)
+
+
+def qwk_difference(decided: dict, tasks: dict, a: tuple[str, str], b: tuple[str, str], n_boot: int = 2000,
+                   seed: int = 0, level: float = 0.95) -> dict:
+    """Test QWK of treatment ``a`` minus that of ``b`` (each weighted over tasks by test size), with a
+    paired bootstrap interval.
+
+    decided: :func:`test_decisions`; a, b: (model, decoding) keys of it.
+    Each replicate resamples every task's test responses with replacement (within the task, the same
+    rows for both treatments, so the comparison is paired) and recomputes both weighted QWKs. A
+    hand-written resampler rather than ``scipy.stats.bootstrap``: that one resamples samples of equal
+    length jointly and cannot stratify by task. Returns difference, low, high, share_above_zero.
+    """
+    rng = np.random.default_rng(seed)
+    names = list(decided[a])
+    y = {n: tasks[n].test.scores.astype(int) for n in names}
+    k = {n: int(tasks[n].n_classes) for n in names}
+    weight = np.array([len(y[n]) for n in names], dtype=float)
+
+    def weighted(rows):
+        qa = [_qwk_counts(y[n][r], decided[a][n][r].astype(int), k[n]) for n, r in zip(names, rows)]
+        qb = [_qwk_counts(y[n][r], decided[b][n][r].astype(int), k[n]) for n, r in zip(names, rows)]
+        return float(np.dot(weight, np.subtract(qa, qb)) / weight.sum())
+
+    point = weighted([np.arange(len(y[n])) for n in names])
+    draws = np.array([weighted([rng.integers(0, len(y[n]), len(y[n])) for n in names]) for _ in range(n_boot)])
+    tail = (1 - level) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return {"difference": point, "low": float(low), "high": float(high),
+            "share_above_zero": float((draws > 0).mean())}
 
 
 def decoding_summary(long: pd.DataFrame, metric: str = "qwk") -> pd.DataFrame:
@@ -284,3 +333,19 @@ def verdict(summary: pd.DataFrame, plain: str, ordinal_heads: tuple[str, ...], b
     out["ahead_of_argmax"] = out["qwk"] > out["argmax_qwk"]
     out["ahead_of_baseline"] = out["qwk"] > out["baseline_qwk"]
     return out
+
+
+def verdict_margins(decided: dict, tasks: dict, v: dict, plain: str, baseline: str, n_boot: int = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """The test margins behind a :func:`verdict` ``v``, each with its paired bootstrap interval
+    (:func:`qwk_difference`): the chosen ordinal treatment against ``plain`` with argmax, and against
+    ``baseline`` with the decoding chosen for it. Columns: comparison, difference, low, high,
+    share_above_zero, clear (the interval excludes 0)."""
+    chosen = (v["model"], v["decoding"])
+    rows = []
+    for label, other in ((f"{chosen[0]}, {chosen[1]} − {plain}, argmax", (plain, ARGMAX)),
+                         (f"{chosen[0]}, {chosen[1]} − {baseline}, {v['baseline_decoding']}",
+                          (baseline, v["baseline_decoding"]))):
+        d = qwk_difference(decided, tasks, chosen, other, n_boot=n_boot, seed=seed)
+        rows.append({"comparison": label, **d, "clear": bool(d["low"] > 0 or d["high"] < 0)})
+    return pd.DataFrame(rows)
