@@ -112,14 +112,30 @@ def resolve(name_or_path: str) -> str:
     return str(name_or_path)
 
 
-def load_backbone(name_or_path: str, seed: int = 0, dtype: str = "float32") -> Backbone:
-    """Tokenizer and encoder for ``name_or_path`` (see the module doc for the known names).
+def keep_lower_layers(backbone: Backbone, n: int | None) -> Backbone:
+    """The backbone with only its lower ``n`` encoder layers (all when ``n`` is None or not fewer)."""
+    layers = backbone.model.encoder.layer
+    if n is None or n >= len(layers):
+        return backbone
+    backbone.model.encoder.layer = layers[:n]
+    backbone.model.config.num_hidden_layers = n
+    return backbone
+
+
+def load_backbone(name_or_path: str, seed: int = 0, dtype: str = "float32",
+                  encoder_layers: int | None = None) -> Backbone:
+    """Tokenizer and encoder for ``name_or_path`` (see the module doc for the known names),
+    cut to its lower ``encoder_layers`` layers when that is given (a BERT-style encoder).
 
     The encoder's weights are in ``dtype`` (float32, bfloat16 or float16), whatever
     the checkpoint was saved in. A Hub name is taken from the local Hugging Face
     cache when it is there, else downloaded; offline and not cached, it raises
     :class:`BackboneUnavailable` at once (no minute of retries) with what to do instead.
     """
+    return keep_lower_layers(_load_backbone(name_or_path, seed, dtype), encoder_layers)
+
+
+def _load_backbone(name_or_path: str, seed: int, dtype: str) -> Backbone:
     weights_dtype = torch_dtype(dtype)
     if name_or_path == TINY_RANDOM:
         tok, model = _tiny_random(seed, weights_dtype)
@@ -141,4 +157,3 @@ def load_backbone(name_or_path: str, seed: int = 0, dtype: str = "float32") -> B
                         AutoModel.from_pretrained(source, dtype=weights_dtype))
     except OSError as e:
         raise _unavailable(name_or_path, e) from e
-

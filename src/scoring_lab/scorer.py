@@ -43,6 +43,7 @@ class ScorerSpec:
     dtype: str = "float32"  # of the encoder's and the head's weights (TrainSettings.dtype)
     pooling: str = "cls"    # what the head sees: final-layer [CLS] (the papers'), or "mean" over tokens
     head: str = "softmax"   # multi-class only: "softmax" (K logits) or "cumulative" (K-1 logits, ordinal)
+    encoder_layers: int | None = None  # only the backbone's lower n layers (None: all)
 
     @property
     def n_logits(self) -> int:
@@ -228,7 +229,8 @@ class Scorer(nn.Module):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = Path(folder)
         spec = ScorerSpec(**json.loads((folder / "scorer.json").read_text()))
-        scorer = cls(load_backbone(spec.backbone, seed=spec.seed, dtype=spec.dtype), spec)
+        scorer = cls(load_backbone(spec.backbone, seed=spec.seed, dtype=spec.dtype,
+                                   encoder_layers=spec.encoder_layers), spec)
         state = load_file(str(folder / "weights.safetensors"))
         result = scorer.load_state_dict(state, strict=False)
         if result.unexpected_keys:

@@ -210,10 +210,10 @@ def _train_once(task: Task, train: Split, val: Split | None, settings: TrainSett
     fixed = epochs is not None
     n_epochs = epochs if fixed else settings.max_epochs
     accelerator = _accelerator(mixed_precision_for(settings))
-    backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype)
+    backbone = load_backbone(settings.backbone, seed=seed, dtype=settings.dtype, encoder_layers=settings.encoder_layers)
     spec = ScorerSpec(backbone=settings.backbone, kind=task.kind, n_outputs=task.n_labels,
                       dropout=settings.dropout, max_length=settings.max_length, seed=seed, dtype=settings.dtype,
-                      pooling=settings.pooling,
+                      pooling=settings.pooling, encoder_layers=settings.encoder_layers,
                       head=settings.multiclass_head if task.kind == "multiclass" else "softmax")
     scorer = Scorer(backbone, spec).to(accelerator.device)
     first = _freeze_for(scorer, settings)
