@@ -6,7 +6,7 @@ on the profile's name.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -79,6 +79,8 @@ class TrainSettings:
     refit: bool = False                  # after early stopping chose the epoch count on validation, train again
                                          # from the same start on train + validation for that many epochs
                                          # (scikit-learn's refit=True); validation predictions stay held-out ones
+    encoder_layers: int | None = None    # None: every layer of the backbone; n: only its lower n layers are kept
+                                         # (a smaller transformer cut from the same checkpoint)
     trainable_layers: int | None = None  # None: full fine-tune; k: only the top k encoder layers train,
                                          # the frozen lower layers' states are computed once and reused
     lora: LoraSettings | None = None
@@ -93,6 +95,8 @@ class TrainSettings:
             raise ProfileError("train: max_epochs, patience and batch_size must be >= 1, max_length >= 8")
         if not self.lr > 0:
             raise ProfileError(f"train.lr must be positive, got {self.lr}")
+        if self.encoder_layers is not None and self.encoder_layers < 1:
+            raise ProfileError("train.encoder_layers must be None (all) or >= 1")
         if self.trainable_layers is not None and self.trainable_layers < 1:
             raise ProfileError("train.trainable_layers must be None (all) or >= 1")
         if self.lora is not None and self.trainable_layers is not None:
@@ -113,11 +117,52 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class KDSettings:
+    """The KD chapter: the LSTM student, its training, the baselines and the protocol (the KD paper's)."""
+
+    parameter_budget: int = 30000       # the whole student, embedding table included; sizes the vocabulary
+    embedding_dim: int = 32
+    lstm_units: int = 16                 # per direction
+    dense_units: int = 16
+    dropout: float = 0.2
+    max_words: int = 100                 # words per response the student reads
+    lr: float = 1e-3                     # Adam (Keras' default)
+    batch_size: int = 32
+    max_epochs: int = 60
+    patience: int = 5                    # early stopping on validation loss, best weights restored
+    lam: float = 0.2                     # lambda of the paper's Eq. 2
+    lambdas: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # the sensitivity sweep
+    sweep_set: str | None = None         # the set the sweep runs on (None: the first single-item set)
+    sweep_seeds: int | None = None       # seeds per lambda of the sweep (None: ``seeds``)
+    seeds: int = 5                       # students and the ANN: seeds 0..seeds-1
+    teacher_seeds: int = 1               # teacher and small transformer (each seed is a fine-tune)
+    teacher: dict = field(default_factory=dict)        # changes to the profile's train settings for teachers
+    small_transformer: dict = field(default_factory=dict)  # train settings of the TinyBERT-role baseline
+    oof_folds: int = 5                   # out-of-fold teacher probabilities: k
+    oof_set: str | None = None           # the set they are tried on (None: the first single-item set)
+    ann_hidden: int = 64                 # the ANN baseline: TF-IDF -> hidden ReLU layer -> softmax
+    ann_max_features: int = 5000
+
+    def __post_init__(self):
+        if self.parameter_budget < 1000 or self.max_words < 1 or self.seeds < 1 or self.teacher_seeds < 1:
+            raise ProfileError("kd: parameter_budget >= 1000, max_words, seeds and teacher_seeds >= 1")
+        if self.lam < 0 or any(x < 0 for x in self.lambdas):
+            raise ProfileError("kd: lambda values must be >= 0")
+        if self.oof_folds < 2:
+            raise ProfileError(f"kd.oof_folds must be >= 2, got {self.oof_folds}")
+        unknown = set(self.teacher) - {f.name for f in fields(TrainSettings)}
+        unknown |= set(self.small_transformer) - {f.name for f in fields(TrainSettings)}
+        if unknown:
+            raise ProfileError(f"kd.teacher / kd.small_transformer: unknown train setting(s) {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     data: DataSettings
     train: TrainSettings = TrainSettings()
+    kd: KDSettings = KDSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
@@ -153,7 +198,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "notes"}
+    unknown = set(raw) - {"name", "description", "data", "train", "kd", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
@@ -173,14 +218,41 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         description=raw.get("description", ""),
         data=_section(DataSettings, data_raw, f"{where}, section data"),
         train=_section(TrainSettings, train_raw, f"{where}, section train"),
+        kd=_kd_section(raw.get("kd"), f"{where}, section kd"),
         notes=dict(raw.get("notes") or {}),
     )
+
+
+def _kd_section(raw: dict | None, where: str) -> KDSettings:
+    raw = dict(raw or {})
+    if "lambdas" in raw:
+        raw["lambdas"] = tuple(float(x) for x in raw["lambdas"])
+    for key in ("lr", "lam"):
+        if isinstance(raw.get(key), str):
+            raw[key] = float(raw[key])
+    for part in ("teacher", "small_transformer"):
+        changes = dict(raw.get(part) or {})
+        if isinstance(changes.get("lr"), str):
+            changes["lr"] = float(changes["lr"])  # YAML reads 1e-4 (no dot) as a string
+        raw[part] = changes
+    return _section(KDSettings, raw, where)
+
+
+def teacher_settings(profile: Profile) -> TrainSettings:
+    """The KD teachers' train settings: the profile's, with ``kd.teacher``'s changes."""
+    return replace(profile.train, **profile.kd.teacher)
+
+
+def small_transformer_settings(profile: Profile) -> TrainSettings:
+    """The TinyBERT-role baseline's train settings: the profile's, with ``kd.small_transformer``'s changes."""
+    return replace(profile.train, **profile.kd.small_transformer)
 
 
 def settings_table(profile: Profile, reference: Profile | None = None, section: str = "train"):
     """One row per setting of ``section``: this profile's value, the reference profile's, and why.
 
-    The "why" comes from the profile's ``notes`` (keyed by setting name).
+    The "why" comes from the profile's ``notes``: keyed ``<section>.<setting>`` (``kd.lr``), or by the
+    bare setting name for the ``train`` section.
     """
     import pandas as pd
 
@@ -192,6 +264,6 @@ def settings_table(profile: Profile, reference: Profile | None = None, section: 
         if reference is not None:
             r = ref.get(k)
             row[reference.name] = "-" if r is None else str(r)
-        row["why"] = profile.notes.get(k, "")
+        row["why"] = profile.notes.get(f"{section}.{k}", profile.notes.get(k, "") if section == "train" else "")
         rows.append(row)
     return pd.DataFrame(rows)

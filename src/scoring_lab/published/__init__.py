@@ -58,3 +58,21 @@ def pre_merge_weighted_mean() -> tuple[dict, str]:
     """({metric: value} weighted over nine tasks; its source)."""
     d = _load("individual_scorers")["weighted_mean"]
     return dict(d["values"]), d["source"]
+
+
+def kd_table2() -> tuple[pd.DataFrame, str]:
+    """(the KD paper's Table 2, long: role, model, metric (accuracy | f1), mean, sd; its source)."""
+    d = _load("kd_table2")
+    parts = [pd.DataFrame(d[m]["rows"], columns=d[m]["columns"]).assign(metric=m) for m in ("accuracy", "f1")]
+    return pd.concat(parts, ignore_index=True)[["role", "model", "metric", "mean", "sd"]], d["source"]
+
+
+def kd_sets() -> pd.DataFrame:
+    """The KD paper's Table 1: role, responses, classes, teacher."""
+    d = _load("kd_table2")["sets"]
+    return pd.DataFrame(d["rows"], columns=d["columns"])
+
+
+def kd_sizes() -> dict:
+    """The sizes and ratios the KD paper states (parameters, the 4,000x and 10x claims, accuracy gains)."""
+    return dict(_load("kd_table2")["sizes"])
