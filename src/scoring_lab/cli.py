@@ -7,6 +7,7 @@
     scoring-lab book sync
     scoring-lab run CHAPTER|all [--profile P] [-p KEY VALUE ...]
     scoring-lab reproduce-check [--profile smoke] [--chapter NAME ...]
+    scoring-lab score --model STUDENT_DIR --input responses.csv [--text-column C] --output scored.csv
 """
 from __future__ import annotations
 
@@ -186,6 +187,14 @@ def _cache_clear(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from .deploy import score_csv
+
+    frame = score_csv(args.model, args.input, args.output, text_column=args.text_column)
+    print(f"scored {len(frame)} rows -> {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scoring-lab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -241,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--notebooks", default="notebooks")
     d.add_argument("--workdir", default=None, help="keep both runs here (default: a temporary folder)")
     d.set_defaults(func=_reproduce_check)
+
+    o = sub.add_parser("score", help="score a CSV/TSV of responses with a saved student; writes a CSV with "
+                                     "predicted_score and p_<class> columns added")
+    o.add_argument("--model", required=True, metavar="STUDENT_DIR",
+                   help="folder of a saved student (student.json, weights.safetensors)")
+    o.add_argument("--input", required=True, metavar="FILE", help="responses file: CSV, or TSV for .tsv/.tab")
+    o.add_argument("--text-column", default="response", help="the column holding the responses (default: response)")
+    o.add_argument("--output", required=True, metavar="FILE", help="the scored CSV to write (UTF-8)")
+    o.set_defaults(func=_score)
     return p
 
 
