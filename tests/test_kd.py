@@ -220,3 +220,19 @@ def test_the_small_transformer_is_the_backbones_lower_layers():
     assert len(full.model.encoder.layer) == 2
     a, b = full.model.encoder.layer[0].state_dict(), cut.model.encoder.layer[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_table2_summarises_seeds_and_sits_beside_the_papers_figures_by_role():
+    rows = [{"set": "pooled-7", "model": m, "seed": s, "accuracy": a + 0.01 * s, "macro_f1": a - 0.1}
+            for m, a in ((kd_study.TEACHER, 0.9), (kd_study.KD_STUDENT, 0.7)) for s in range(3)]
+    table = kd_study.table2(pd.DataFrame(rows))
+    kd_row = table[table["model"] == kd_study.KD_STUDENT].iloc[0]
+    assert kd_row["accuracy_mean"] == pytest.approx(0.71) and kd_row["accuracy_sd"] == pytest.approx(0.01)
+    assert kd_row["seeds"] == 3
+    sets = {"pooled-7": Task("pooled-7", "multiclass", *(Split([], []) for _ in range(3)), n_classes=10,
+                             meta={"role": "7T"})}
+    paper = kd_study.beside_paper(table, sets).set_index("model")
+    assert paper.loc[kd_study.KD_STUDENT, "accuracy (paper)"] == 0.757      # the paper's Table 2, 7T, KD
+    assert paper.loc[kd_study.TEACHER, "F1 (paper)"] == 0.842
+    wide = kd_study.mean_sd(table)
+    assert wide.loc[0, kd_study.KD_STUDENT] == "0.710 ± 0.010"

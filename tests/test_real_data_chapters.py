@@ -15,7 +15,7 @@ from real_data_fixtures import SHAPES, write_shape
 from scoring_lab.chapters import chapter_sources, execute_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ("00_data", "01_scorers", "90_claims", "91_reproducibility")
+CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "90_claims", "91_reproducibility")
 
 
 def test_every_chapter_is_held_to_the_real_data_check():
@@ -93,3 +93,20 @@ def test_data_chapter_summarises_the_fixture(shape_run):
     kind, names = SHAPES[shape][3], SHAPES[shape][4]
     assert set(summary["kind"]) == {kind}
     assert list(summary["name"]) == names
+
+
+def test_kd_chapter_builds_sets_from_any_source_and_compares_every_model(shape_run):
+    shape, results, _, errors = shape_run
+    assert "02_kd_lstm" not in errors
+    names = SHAPES[shape][4]
+    sets = pd.read_csv(results / "kd" / "sets.csv")
+    # a pooled set of the source's tasks, then its largest tasks as single items (at most three)
+    assert sets["set"].iloc[0] == f"pooled-{len(names)}" and set(sets["set"].iloc[1:]) <= set(names)
+    assert (sets["responses"] == sets["train"] + sets["val"] + sets["test"]).all()
+    table = pd.read_csv(results / "kd" / "table2.csv")
+    assert set(table["model"]) == {"teacher", "small transformer", "ANN", "student (lambda = 0)", "KD student"}
+    assert table["accuracy_mean"].between(0, 1).all()
+    claims = pd.read_csv(results / "kd" / "claims.csv")
+    assert len(claims) >= 6 and (claims["paper"] == "kd").all()
+    scored = pd.read_csv(results / "kd" / "student" / "example_scored.csv")
+    assert {"id", "response", "predicted_score"} <= set(scored.columns)

@@ -32,6 +32,18 @@ def test_a_difference_is_named_by_file_row_and_column(tmp_path):
                            "smoke/scorers/metrics.csv, row 2, column 'micro_f1': '0.6' vs '0.6000001'"]
 
 
+def test_a_wall_clock_claim_may_differ_but_no_other_claim(tmp_path):
+    header = "paper,claim,paper_value,our_value,verdict,note\n"
+    timed = 'kd,faster,10x,{v}x,{verdict},"wall-clock: seconds per response"\n'
+    for run, v, verdict in (("a", 90, "held"), ("b", 8, "partly")):
+        (tmp_path / run / "smoke" / "kd").mkdir(parents=True)
+        (tmp_path / run / "smoke" / "kd" / "claims.csv").write_text(
+            header + timed.format(v=v, verdict=verdict) + f"kd,smaller,4000x,{v if run == 'b' else 1}x,held,ratio\n")
+    differences, ignored = compare_results(tmp_path / "a", tmp_path / "b")
+    assert differences == ["smoke/kd/claims.csv, row 2, column 'our_value': '1x' vs '8x'"]
+    assert ignored == ["smoke/kd/claims.csv: our_value and verdict of 1 wall-clock claim(s)"]
+
+
 def test_wall_clock_columns():
     assert is_wall_clock("seconds_per_epoch") and is_wall_clock("train_seconds") and is_wall_clock("device")
     assert not is_wall_clock("micro_f1") and not is_wall_clock("epochs_run")

@@ -88,3 +88,39 @@ def not_applicable(title: str):
     ax.axis("off")
     ax.set_title(title)
     return fig
+
+
+def lambda_sensitivity(sweep: pd.DataFrame, references: dict[str, float] | None = None,
+                       papers_range: tuple[float, float] | None = None, title: str | None = None):
+    """Test accuracy (and validation accuracy) against lambda, mean ± sd over seeds; ``sweep`` has
+    columns lam, seed, accuracy, val_accuracy. ``references``: label -> a baseline's mean test accuracy,
+    drawn as horizontal lines; ``papers_range`` shaded."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    g = sweep.groupby("lam")
+    for column, label, marker in (("accuracy", "KD student, test", "o"), ("val_accuracy", "KD student, validation", "s")):
+        m, s = g[column].mean(), g[column].std()
+        ax.errorbar(m.index, m.values, yerr=s.values, marker=marker, capsize=3, label=label)
+    for (name, value), style in zip((references or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
+        ax.axhline(value, linestyle=style, color="grey", label=f"{name}, test")
+    if papers_range:
+        ax.axvspan(*papers_range, color="orange", alpha=0.15, label="the paper's range")
+    ax.set_xscale("symlog", linthresh=0.02)
+    ax.set_xlabel("lambda (weight of the teacher term, Eq. 2; symmetric log scale)")
+    ax.set_ylabel("accuracy (mean ± sd over seeds)")
+    ax.set_title(title or "Sensitivity of the KD student to lambda")
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def size_against_accuracy(table: pd.DataFrame, title: str = "Parameters against test accuracy"):
+    """Scatter of ``table`` (columns model, parameters, accuracy): parameters on a log axis."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.scatterplot(data=table, x="parameters", y="accuracy", hue="model", s=90, ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_title(title)
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
