@@ -255,6 +255,11 @@ def _folder_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in files) / 2**20
 
 
+def _student_mb(folder: Path) -> float:
+    """MB of a saved student's own two files (not the cache's manifest beside them)."""
+    return sum((Path(folder) / f).stat().st_size for f in (student_module.CONFIG_FILE, student_module.WEIGHTS_FILE)) / 2**20
+
+
 def _parameters(module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
@@ -278,7 +283,7 @@ def size_and_speed(study: KDStudy, name: str, onnx_path: Path, n_responses: int 
         (SMALL, _parameters(small), 4 * _parameters(small), None, lambda b: small.predict_proba(b, batch_size=len(b))),
         (ANN, ann.n_parameters, 8 * ann.n_parameters, None, ann.predict_proba),
         (f"{KD_STUDENT} (PyTorch)", kd_student.student.n_parameters, 4 * kd_student.student.n_parameters,
-         _folder_mb(kd_student.path), kd_student.student.predict_proba),
+         _student_mb(kd_student.path), kd_student.student.predict_proba),
         (f"{KD_STUDENT} (ONNX Runtime)", kd_student.student.n_parameters, 4 * kd_student.student.n_parameters,
          _folder_mb(onnx_path), lambda b: deploy.onnx_predict_proba(session, kd_student.student.encode(b).numpy())),
     ]
