@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from scoring_lab import kd, kd_study
 from scoring_lab.ann import fit_ann
 from scoring_lab.data import load_tasks
+from scoring_lab.data import kd_sets
 from scoring_lab.data.kd_sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, build_kd_sets, class_balance
 from scoring_lab.data.task import Split, Task
 from scoring_lab.profiles import KDSettings, load_profile
@@ -160,6 +161,16 @@ def test_benchmark_sets_take_the_papers_roles_and_lose_nothing(benchmark):
     assert [got[f"layers_in_test_tube/{i}"] for i in layers.ids] == list(expected)
     balance = class_balance(sets)
     assert balance.groupby(["set", "split"])["n"].sum().loc[("pooled-7", "test")] == len(pooled.test)
+
+
+def test_benchmark_sets_have_the_sizes_and_classes_of_the_papers_table_1(benchmark):
+    from scoring_lab import published
+
+    paper = published.kd_sets().set_index("role")
+    for spec in BENCHMARK_SETS:
+        assert spec.n_responses == paper.loc[spec.role, "responses"]
+    summary = kd_sets.set_summary(build_kd_sets(benchmark)).set_index("set")
+    assert (summary["classes"] == summary["paper classes"]).all()
 
 
 def test_a_subsample_keeps_the_test_split_share_and_is_seeded(benchmark):

@@ -32,7 +32,7 @@ from . import ann as ann_module
 from . import kd as kd_module
 from . import student as student_module
 from . import vocab as vocab_module
-from .cache import ArtifactCache, code_version
+from .cache import ArtifactCache, code_version, stable_hash
 from .data.task import Task
 from .metrics import accuracy, multiclass_macro_f1
 from .per_task import TrainedScorer, get_scorer, task_fingerprint
@@ -69,19 +69,30 @@ class KDStudy:
         self.seed, self.progress = int(seed), progress
         self.seeds = [self.seed + i for i in range(self.kd.seeds)]
         self.transformer_seeds = [self.seed + i for i in range(self.kd.teacher_seeds)]
+        self._memo: dict = {}   # (what, set, seed or how) -> a model or targets, loaded once per study
+
+    def _once(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     # ---- the transformers -------------------------------------------------------------
     def teacher(self, name: str, seed: int | None = None) -> TrainedScorer:
-        return get_scorer(self.sets[name], teacher_settings(self.profile), self.seed if seed is None else seed,
-                          self.cache, self.progress)
+        seed = self.seed if seed is None else seed
+        return self._once(("teacher", name, seed), lambda: get_scorer(
+            self.sets[name], teacher_settings(self.profile), seed, self.cache, self.progress))
 
     def small_transformer(self, name: str, seed: int | None = None) -> TrainedScorer:
-        return get_scorer(self.sets[name], small_transformer_settings(self.profile),
-                          self.seed if seed is None else seed, self.cache, self.progress)
+        seed = self.seed if seed is None else seed
+        return self._once(("small", name, seed), lambda: get_scorer(
+            self.sets[name], small_transformer_settings(self.profile), seed, self.cache, self.progress))
 
     def teacher_targets(self, name: str, how: str = "in-sample") -> kd_module.TeacherProbabilities:
         """The KD targets of a set's training responses: the seed's teacher scoring its own training data
         (``in-sample``), or k fold teachers each scoring the fold it did not see (``out-of-fold``)."""
+        return self._once(("targets", name, how), lambda: self._teacher_targets(name, how))
+
+    def _teacher_targets(self, name: str, how: str) -> kd_module.TeacherProbabilities:
         task = self.sets[name]
         if how == "in-sample":
             return kd_module.TeacherProbabilities(task.train.ids, self.teacher(name).predict_proba(task.train))
@@ -134,8 +145,9 @@ class KDStudy:
         return value
 
     def fit_ann(self, name: str, seed: int) -> ann_module.ANNBaseline:
-        return ann_module.fit_ann(self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features,
-                                  seed=seed)
+        """The fitted ANN (fitted once per study; the cache keeps only its test probabilities)."""
+        return self._once(("ann", name, seed), lambda: ann_module.fit_ann(
+            self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features, seed=seed))
 
     # ---- the chapter's tables --------------------------------------------------------------
     @cached_property
@@ -193,8 +205,6 @@ class KDStudy:
 
 
 def _digest(frame: pd.DataFrame) -> str:
-    from .cache import stable_hash
-
     return stable_hash(frame.round(6).to_dict("list"))
 
 
@@ -397,6 +407,20 @@ def beside_paper(table: pd.DataFrame, sets: dict[str, Task]) -> pd.DataFrame:
                      "accuracy (paper)": paper["accuracy"].get(key, np.nan),
                      "F1 (ours, macro)": r["macro_f1_mean"], "F1 (paper)": paper["f1"].get(key, np.nan)})
     return pd.DataFrame(rows)
+
+
+def baseline_accuracies(table: pd.DataFrame, name: str) -> dict[str, float]:
+    """{model: mean test accuracy} of the teacher, small transformer and ANN on set ``name`` (Table 2 analog)."""
+    by = table.set_index(["set", "model"])["accuracy_mean"]
+    return {m: float(by.loc[(name, m)]) for m in (TEACHER, SMALL, ANN) if (name, m) in by.index}
+
+
+def in_milliseconds(sizes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`size_and_speed`'s table with the seconds per response shown as milliseconds."""
+    out = sizes.drop(columns=[f"seconds_per_response_b{b}" for b in (1, 32)])
+    for b in (1, 32):
+        out[f"ms per response, batch {b}"] = 1000 * sizes[f"seconds_per_response_b{b}"]
+    return out
 
 
 def sweep_summary(sweep: pd.DataFrame) -> str:

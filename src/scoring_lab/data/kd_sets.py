@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from .. import published
 from .splits import carve_validation
 from .task import DataError, Split, Task, concat_splits
 
@@ -69,7 +70,6 @@ BENCHMARK_SETS = (
     KDSetSpec("dry_ice_model", "Falling Weights", ("dry_ice_model",), "score", n_responses=1148),
     KDSetSpec("anna_vs_carla", "Gelatin", ("anna_vs_carla",), "dimensions_met", max_class=4, n_responses=1142),
 )
-PAPER_ROLES = {"7T": (6684, 10), "Bathtub": (1145, 5), "Falling Weights": (1148, 4), "Gelatin": (1142, 5)}
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,12 @@ def class_balance(sets: dict[str, Task]) -> pd.DataFrame:
 
 def set_summary(sets: dict[str, Task]) -> pd.DataFrame:
     """One row per set: set, role, the paper's size and classes, ours, split sizes, how it is built."""
+    paper = published.kd_sets().set_index("role")
     rows = []
     for name, t in sets.items():
         role = t.meta.get("role", "")
-        paper_n, paper_k = PAPER_ROLES.get(role, (None, None))
+        paper_n, paper_k = (int(paper.loc[role, "responses"]), int(paper.loc[role, "classes"])) \
+            if role in paper.index else (None, None)
         rows.append({"set": name, "role (paper's data set)": role, "paper responses": paper_n,
                      "paper classes": paper_k, "responses": len(t.train) + len(t.val) + len(t.test),
                      "classes": t.n_classes, "train": len(t.train), "val": len(t.val), "test": len(t.test),
