@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ from .data.task import Split, Task
 from .metrics import (MULTICLASS_METRICS, MULTILABEL_METRICS, multiclass_report, multilabel_report,
                       weighted_mean)
 from .profiles import TrainSettings
-from .scorer import Scorer
+from .scorer import Scorer, ScorerSpec
 
 SCORER_KIND = "scorer"
 PAPERS_MAX_LENGTH = 100   # tokens: the GW and MoE papers' truncation
@@ -61,14 +63,24 @@ def scorer_inputs(task: Task, settings: TrainSettings, seed: int) -> dict:
 
 @dataclass
 class TrainedScorer:
+    """A scorer from the cache. Its weights load on first use of ``scorer``: predictions of splits it
+    has scored before come from the cache without it (a warm chapter loads no model it does not run)."""
+
     task: str
-    scorer: Scorer
+    load_scorer: Callable[[], Scorer] = field(repr=False)
     history: pd.DataFrame
     info: dict
     key: str
     from_cache: bool
     cache: ArtifactCache = field(repr=False, default=None)
     heldout_val: tuple[str, np.ndarray] | None = field(repr=False, default=None)  # refit: (val fingerprint, proba)
+    _scorer: Scorer | None = field(repr=False, default=None)
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            self._scorer = self.load_scorer()
+        return self._scorer
 
     def predict_proba(self, split: Split) -> np.ndarray:
         """(n, L) or (n, K) probabilities for a split, cached by scorer and split content.
@@ -89,7 +101,17 @@ class TrainedScorer:
         return proba
 
     def predict(self, split: Split) -> np.ndarray:
-        return self.scorer.decide(self.predict_proba(split))
+        proba = self.predict_proba(split)
+        if self._scorer is not None:
+            return self._scorer.decide(proba)
+        # Scorer.decide reads nothing but the spec: decide from the saved spec, without loading the weights
+        return Scorer.decide(SimpleNamespace(spec=self.spec), proba)
+
+    @property
+    def spec(self) -> ScorerSpec:
+        if self._scorer is not None:
+            return self._scorer.spec
+        return ScorerSpec(**json.loads((self.cache.path(SCORER_KIND, self.key) / "scorer.json").read_text()))
 
 
 HELDOUT_VAL_FILE = "heldout_val_proba.npy"
@@ -105,11 +127,13 @@ def _save_trained(result: training_module.TrainResult, folder: Path, val: Split)
     (folder / "info.json").write_text(json.dumps(info, indent=2))
 
 
-def _load_trained(art: Artifact) -> tuple[Scorer, pd.DataFrame, dict, tuple | None]:
+def _load_trained(art: Artifact) -> tuple[Callable[[], Scorer], pd.DataFrame, dict, tuple | None]:
+    """(loader of the scorer, history, info, held-out validation probabilities); the files were checked
+    against their checksums already, the weights load when first needed."""
     info = json.loads(art.file("info.json").read_text())
     heldout = ((info["heldout_val_fingerprint"], np.load(art.file(HELDOUT_VAL_FILE)))
                if "heldout_val_fingerprint" in info else None)
-    return Scorer.load(art.path), pd.read_csv(art.file("history.csv")), info, heldout
+    return (lambda: Scorer.load(art.path)), pd.read_csv(art.file("history.csv")), info, heldout
 
 
 def get_scorer(task: Task, settings: TrainSettings, seed: int = 0, cache: ArtifactCache | None = None,
@@ -121,8 +145,8 @@ def get_scorer(task: Task, settings: TrainSettings, seed: int = 0, cache: Artifa
     def produce(folder: Path):
         _save_trained(training_module.train_scorer(task, settings, seed=seed, progress=progress), folder, task.val)
 
-    (scorer, history, info, heldout), hit = cache.get_or_compute(SCORER_KIND, inputs, produce, _load_trained)
-    return TrainedScorer(task.name, scorer, history, info, cache.key(inputs), hit, cache, heldout)
+    (load_scorer, history, info, heldout), hit = cache.get_or_compute(SCORER_KIND, inputs, produce, _load_trained)
+    return TrainedScorer(task.name, load_scorer, history, info, cache.key(inputs), hit, cache, heldout)
 
 
 def get_scorers(tasks: dict[str, Task], settings: TrainSettings, seed: int = 0,
