@@ -31,7 +31,7 @@ def main() -> None:
 
     run = setup("kd", args.profile)
     sets = kd_sets.build_kd_sets(run.tasks, seed=run.seed)
-    study = kd_study.KDStudy(sets, run.profile, run.cache, seed=run.seed, progress=True)
+    study = kd_study.KDStudy(sets, run.profile, run.cache, seed=run.seed, progress=True, tasks=run.tasks)
     name = args.set or study.single_item_sets[0]
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = deploy.export_onnx(study.student(name, study.seed, study.kd.lam).student, Path(tmp) / "s.onnx")

@@ -7,6 +7,7 @@ import torch
 from scipy import stats
 from torch.nn import functional as F
 
+from kd_tasks import tiny_task
 from scoring_lab import kd, kd_study
 from scoring_lab.ann import fit_ann
 from scoring_lab.data import load_tasks
@@ -61,15 +62,7 @@ def test_lambda_zero_is_plain_cross_entropy_and_needs_no_teacher():
 
 # ----------------------------------------------------------------------------- teacher targets by id
 def _tiny_task(n=40, k=3, seed=0) -> Task:
-    rng = np.random.default_rng(seed)
-    bank = ["the gas expands", "heat makes particles move", "no idea", "the mass stays the same",
-            "molecules spread out faster", "it changes colour"]
-
-    def split(prefix, m):
-        y = rng.integers(0, k, m)
-        return Split(ids=[f"{prefix}{i}" for i in range(m)], texts=[f"{bank[c]} {bank[(c + i) % 6]}" for i, c in
-                                                                     enumerate(y)], scores=y)
-    return Task("tiny", "multiclass", split("tr", n), split("va", 12), split("te", 12), n_classes=k)
+    return tiny_task(n, k, seed)
 
 
 def test_teacher_probabilities_are_joined_by_id_not_position():
@@ -247,3 +240,14 @@ def test_table2_summarises_seeds_and_sits_beside_the_papers_figures_by_role():
     assert paper.loc[kd_study.TEACHER, "F1 (paper)"] == 0.842
     wide = kd_study.mean_sd(table)
     assert wide.loc[0, kd_study.KD_STUDENT] == "0.710 ± 0.010"
+
+
+def test_a_students_cache_key_holds_every_kd_setting_its_training_reads():
+    """A setting train_students reads but the key leaves out would let a changed profile reuse stale students."""
+    import inspect
+    import re
+
+    from scoring_lab import kd as kd_module
+    read = set(re.findall(r"settings\.(\w+)", inspect.getsource(kd_module)))
+    assert read and read <= set(kd_study.STUDENT_SETTINGS)
+    assert set(kd_study.student_settings(KDSettings())) == set(kd_study.STUDENT_SETTINGS)

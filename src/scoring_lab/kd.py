@@ -20,7 +20,6 @@ has no held-out counterpart) with the best epoch's weights restored.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from .data.task import DataError, Split, Task
 from .profiles import KDSettings
 from .student import LSTMStudent, Student, StudentConfig, fixed_parameters, n_parameters, torch_threads
+from .student_batch import StudentStack
 from .vocab import fit_vocabulary, vocabulary_size_for_budget
 
 
@@ -143,85 +143,178 @@ def _batches(lengths: list[int], batch_size: int, gen: torch.Generator) -> list[
     return [torch.tensor(order[i: i + batch_size]) for i in range(0, len(order), batch_size)]
 
 
-def _trim(ids: torch.Tensor) -> torch.Tensor:
-    """Drop the all-padding columns at the right of a (B, T) batch."""
-    width = int((ids != 0).sum(dim=1).max().clamp(min=1))
-    return ids[:, :width]
+@dataclass(frozen=True)
+class StudentRequest:
+    """One student to train: its seed, its lambda and the teacher targets it learns from (a key of
+    the ``teachers`` given to :func:`train_students`; None with lambda 0)."""
+
+    seed: int
+    lam: float = 0.0
+    targets: str | None = None
 
 
-@torch.no_grad()
-def _evaluate(model: LSTMStudent, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
-    model.eval()
-    logits = torch.cat([model(_trim(x[i: i + batch_size])) for i in range(0, len(x), batch_size)])
-    return float(F.cross_entropy(logits, y)), float((logits.argmax(dim=1) == y).float().mean())
+DROPOUT_STREAM = 2 ** 40   # a member's dropout generator is seeded with seed + this, its batch order with seed
 
 
 def train_student(task: Task, settings: KDSettings, seed: int = 0, lam: float = 0.0,
                   teacher: TeacherProbabilities | None = None, progress: bool = False) -> StudentRun:
-    """Train an LSTM student on ``task.train`` (multi-class), early-stopped on ``task.val``.
+    """Train one LSTM student on ``task.train`` (multi-class), early-stopped on ``task.val``.
 
     ``lam > 0`` needs ``teacher`` probabilities for every training response (joined by id).
-    Deterministic on the CPU for a given seed (initialisation, dropout, batch order); runs on one
-    thread, the fastest for so small a network."""
+    The same as one member of :func:`train_students`."""
+    how = None if lam == 0 else "teacher"
+    return train_students(task, settings, [StudentRequest(seed, lam, how)],
+                          {} if teacher is None else {"teacher": teacher}, progress)[0]
+
+
+def train_students(task: Task, settings: KDSettings, requests: list[StudentRequest],
+                   teachers: dict[str, TeacherProbabilities] | None = None, progress: bool = False) -> list[StudentRun]:
+    """Train one LSTM student per request, side by side (:class:`~scoring_lab.student_batch.StudentStack`).
+
+    Each student trains exactly as it would alone: initialised under its seed, its own seeded batch
+    order and dropout masks, its own loss (Eq. 2 with its lambda and targets), Adam, early stopping
+    on its validation cross-entropy with the best epoch's weights restored. A student that stops
+    leaves the stack. Deterministic on the CPU; runs on one thread, the fastest for so small a
+    network. Returns the runs in the order of ``requests``."""
     with torch_threads(1):
-        return _train_student(task, settings, seed, lam, teacher, progress)
+        return _train_students(task, settings, list(requests), dict(teachers or {}), progress)
 
 
-def _train_student(task: Task, settings: KDSettings, seed: int, lam: float, teacher: TeacherProbabilities | None,
-                   progress: bool) -> StudentRun:
+def _check_requests(task: Task, requests: list[StudentRequest], teachers: dict) -> None:
     if task.kind != "multiclass":
         raise ValueError(f"the LSTM student scores multi-class tasks; {task.name!r} is {task.kind}")
     if len(task.train) == 0 or len(task.val) == 0:
         raise ValueError(f"task {task.name!r} needs training and validation responses")
-    if lam > 0 and teacher is None:
-        raise TeacherTargetError(f"KD with lambda = {lam} on {task.name!r} needs teacher probabilities")
+    if not requests:
+        raise ValueError("no students requested")
+    for r in requests:
+        if r.lam < 0:
+            raise ValueError(f"lambda must be >= 0, got {r.lam}")
+        if r.lam > 0 and (r.targets is None or r.targets not in teachers):
+            raise TeacherTargetError(f"KD with lambda = {r.lam} on {task.name!r} needs teacher probabilities "
+                                     f"({r.targets!r}); there are {sorted(teachers) or 'none'}")
+
+
+def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequest], teachers: dict,
+                    progress: bool) -> list[StudentRun]:
+    _check_requests(task, requests, teachers)
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    K = task.n_classes
+    K, M = task.n_classes, len(requests)
     vocab = fit_vocabulary(task.train.texts, vocabulary_size(K, settings), max_words=settings.max_words)
-    model = LSTMStudent(student_config(K, len(vocab), settings))
+    config = student_config(K, len(vocab), settings)
+    models = []
+    for r in requests:
+        torch.manual_seed(r.seed)
+        models.append(LSTMStudent(config))
     x_train = torch.from_numpy(vocab.encode(task.train.texts))
     lengths = (x_train != 0).sum(dim=1).tolist()
     y_train = torch.from_numpy(task.train.scores.astype(np.int64))
-    p_train = torch.from_numpy(teacher.for_ids(task.train.ids, K)) if lam > 0 else None
     x_val = torch.from_numpy(vocab.encode(task.val.texts))
     y_val = torch.from_numpy(task.val.scores.astype(np.int64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    gen = torch.Generator().manual_seed(seed)
+    targets = {how: torch.from_numpy(t.for_ids(task.train.ids, K)) for how, t in teachers.items()
+               if any(r.targets == how and r.lam > 0 for r in requests)}
+    zeros = torch.zeros((len(task.train), K))
+    p_all = torch.stack([targets[r.targets] if r.lam > 0 else zeros for r in requests])   # (M, N, K)
+    lam_all = torch.tensor([float(r.lam) for r in requests])                               # (M,)
+    order = [torch.Generator().manual_seed(r.seed) for r in requests]
+    masks = [torch.Generator().manual_seed(r.seed + DROPOUT_STREAM) for r in requests]
 
-    history, best_state, best_loss, best_epoch, bad = [], copy.deepcopy(model.state_dict()), float("inf"), 0, 0
-    bar = tqdm(range(1, settings.max_epochs + 1), desc=f"student {task.name} (lambda {lam:g}, seed {seed})",
-               unit="epoch", leave=False, disable=not progress)
+    live = list(range(M))                                  # members still training, in stack order
+    stack = StudentStack(models, masks)
+    optimizer = torch.optim.Adam(stack.parameters(), lr=settings.lr)
+    history = [[] for _ in range(M)]
+    best_state = [stack.member_state(m) for m in range(M)]
+    best_loss, best_epoch, bad = [float("inf")] * M, [0] * M, [0] * M
+    bar = tqdm(range(1, settings.max_epochs + 1), desc=f"{M} student(s) of {task.name}", unit="epoch",
+               leave=False, disable=not progress)
     for epoch in bar:
         e0 = time.perf_counter()
-        model.train()
+        stack.train()
+        batches = [_batches(lengths, settings.batch_size, order[m]) for m in live]
         losses = []
-        for idx in _batches(lengths, settings.batch_size, gen):
-            logits = model(_trim(x_train[idx]))
-            loss = kd_loss(logits, y_train[idx], None if p_train is None else p_train[idx], lam)
+        for step in zip(*batches):
+            idx = torch.stack(step)                                                        # (M', b)
+            logits = stack(_trim_stack(x_train[idx]))                                      # (M', b, K)
+            loss = kd_losses(logits, y_train[idx], p_all[live][torch.arange(len(live))[:, None], idx],
+                                  lam_all[live])
             optimizer.zero_grad()
-            loss.backward()
+            loss.sum().backward()   # members share no parameter: each gets its own loss's gradient
             optimizer.step()
-            losses.append(loss.item())
-        val_loss, val_acc = _evaluate(model, x_val, y_val)
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                        "val_accuracy": val_acc, "seconds": time.perf_counter() - e0})
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_epoch, bad = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-            if bad >= settings.patience:
+            losses.append(loss.detach())
+        val_loss, val_acc = _evaluate_stack(stack, x_val, y_val)
+        mean_loss = torch.stack(losses).mean(dim=0)
+        seconds = time.perf_counter() - e0
+        stopping = []
+        for j, m in enumerate(live):
+            history[m].append({"epoch": epoch, "train_loss": float(mean_loss[j]), "val_loss": float(val_loss[j]),
+                               "val_accuracy": float(val_acc[j]), "seconds": seconds})
+            if val_loss[j] < best_loss[m] - 1e-6:
+                best_loss[m], best_epoch[m], bad[m] = float(val_loss[j]), epoch, 0
+                best_state[m] = stack.member_state(j)
+            else:
+                bad[m] += 1
+                if bad[m] >= settings.patience:
+                    stopping.append(j)
+        bar.set_postfix(training=len(live) - len(stopping))
+        if stopping:
+            keep = [j for j in range(len(live)) if j not in stopping]
+            live = [live[j] for j in keep]
+            if not live:
                 break
-    model.load_state_dict(best_state)
-    model.eval()
-    info = {"best_epoch": best_epoch, "epochs_run": len(history), "seconds": time.perf_counter() - t0,
-            "n_parameters": n_parameters(model), "vocab_size": len(vocab), "lam": float(lam),
-            "teacher": None if lam == 0 else teacher.how, "seed": int(seed),
-            "vocab_coverage_val": vocab.coverage(task.val.texts)}
-    about = {"task": task.name, "trained_on": len(task.train), **{k: info[k] for k in ("lam", "teacher", "seed")}}
-    student = Student(model, vocab, class_names=[str(k) for k in range(K)], about=about)
-    return StudentRun(student, pd.DataFrame(history), info)
+            stack, optimizer = _keep_members(stack, optimizer, keep)
+
+    seconds = time.perf_counter() - t0
+    runs = []
+    for m, r in enumerate(requests):
+        model = LSTMStudent(config)
+        model.load_state_dict(best_state[m])
+        model.eval()
+        info = {"best_epoch": best_epoch[m], "epochs_run": len(history[m]), "seconds": seconds,
+                "trained_alongside": M, "n_parameters": n_parameters(model), "vocab_size": len(vocab),
+                "lam": float(r.lam), "teacher": None if r.lam == 0 else teachers[r.targets].how, "seed": int(r.seed),
+                "vocab_coverage_val": vocab.coverage(task.val.texts)}
+        about = {"task": task.name, "trained_on": len(task.train), **{k: info[k] for k in ("lam", "teacher", "seed")}}
+        runs.append(StudentRun(Student(model, vocab, class_names=[str(k) for k in range(K)], about=about),
+                               pd.DataFrame(history[m]), info))
+    return runs
+
+
+def _trim_stack(ids: torch.Tensor) -> torch.Tensor:
+    """Drop the all-padding columns at the right of a (M, B, T) batch."""
+    width = int((ids != 0).sum(dim=2).max().clamp(min=1))
+    return ids[..., :width]
+
+
+def kd_losses(logits: torch.Tensor, y: torch.Tensor, p: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """(M,) Eq. 2 for M students at once (:func:`kd_loss` of each): logits (M, B, K), labels (M, B), teacher
+    probabilities (M, B, K) (any values where lambda is 0), lambdas (M,)."""
+    log_p = F.log_softmax(logits, dim=-1)
+    ce = -log_p.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(dim=1)
+    soft = -(p * log_p).sum(dim=-1).mean(dim=1)
+    return ce + lam * soft
+
+
+@torch.no_grad()
+def _evaluate_stack(stack: StudentStack, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256):
+    """(M,) validation cross-entropy and (M,) accuracy of every member, in eval mode."""
+    stack.eval()
+    M = stack.n_members
+    logits = torch.cat([stack(_trim_stack(x[i: i + batch_size].unsqueeze(0).expand(M, -1, -1)))
+                        for i in range(0, len(x), batch_size)], dim=1)                  # (M, N, K)
+    ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(M), reduction="none").view(M, -1).mean(dim=1)
+    return ce.tolist(), (logits.argmax(dim=-1) == y).float().mean(dim=1).tolist()
+
+
+def _keep_members(stack: StudentStack, optimizer: torch.optim.Adam, keep: list[int]):
+    """The stack and Adam state of members ``keep`` only (their training goes on unchanged)."""
+    smaller = stack.select(keep)
+    new_optimizer = torch.optim.Adam(smaller.parameters(), lr=optimizer.defaults["lr"])
+    index = torch.tensor(keep)
+    for (_, p), (_, q) in zip(stack.named_parameters(), smaller.named_parameters()):
+        state = optimizer.state.get(p)
+        if state:
+            new_optimizer.state[q] = {k: (v if k == "step" else v[index].clone()) for k, v in state.items()}
+    return smaller, new_optimizer
 
 
 def fold_tasks(task: Task, k: int, seed: int = 0) -> list[tuple[Task, Split]]:

@@ -178,6 +178,31 @@ def build_kd_set(tasks: dict[str, Task], spec: KDSetSpec, seed: int = 0) -> Task
                       "responses_before_subsample": n_before, "seed": seed})
 
 
+def spec_of(kd_set: Task) -> KDSetSpec:
+    """The :class:`KDSetSpec` a set was built from (kept in its ``meta``)."""
+    raw = kd_set.meta.get("spec")
+    if raw is None:
+        raise DataError(f"task {kd_set.name!r} was not built as a KD set (no spec in its meta)")
+    return KDSetSpec(**{**raw, "tasks": tuple(raw["tasks"])})
+
+
+def member_tasks(kd_set: Task, split: Split) -> np.ndarray:
+    """(n,) the member task of each response of ``split`` (pooled sets' ids are ``<task>/<id>``)."""
+    spec = spec_of(kd_set)
+    if len(spec.tasks) == 1:
+        return np.full(len(split), spec.tasks[0], dtype=object)
+    owner = np.array([str(i).split("/", 1)[0] for i in split.ids], dtype=object)
+    foreign = sorted(set(owner) - set(spec.tasks))
+    if foreign:
+        raise DataError(f"KD set {spec.name!r}: response ids name task(s) {foreign[:5]} that are not its members")
+    return owner
+
+
+def source_id(kd_set: Task, set_id) -> str:
+    """The member task's own id of one of ``kd_set``'s response ids."""
+    return str(set_id) if len(spec_of(kd_set).tasks) == 1 else str(set_id).split("/", 1)[1]
+
+
 def build_kd_sets(tasks: dict[str, Task], specs: tuple[KDSetSpec, ...] | None = None,
                   seed: int = 0) -> dict[str, Task]:
     """Every KD data set (``specs`` or :func:`default_specs`), by name."""

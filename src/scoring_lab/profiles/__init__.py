@@ -116,6 +116,9 @@ class TrainSettings:
                                f"train.dtype {self.dtype!r} set mixed_precision to 'no' (or dtype to float32)")
 
 
+TEACHER_SOURCES = ("fine-tune", "per-task")
+
+
 @dataclass(frozen=True)
 class KDSettings:
     """The KD chapter: the LSTM student, its training, the baselines and the protocol (the KD paper's)."""
@@ -138,10 +141,14 @@ class KDSettings:
     teacher_seeds: int = 1               # teacher and small transformer (each seed is a fine-tune)
     teacher: dict = field(default_factory=dict)        # changes to the profile's train settings for teachers
     small_transformer: dict = field(default_factory=dict)  # train settings of the TinyBERT-role baseline
+    small_transformer_pooled: bool = True   # train it on pooled sets too (else on the single-item sets only)
     oof_folds: int = 5                   # out-of-fold teacher probabilities: k
     oof_set: str | None = None           # the set they are tried on (None: the first single-item set)
     ann_hidden: int = 64                 # the ANN baseline: TF-IDF -> hidden ReLU layer -> softmax
     ann_max_features: int = 5000
+    teacher_source: str = "fine-tune"    # "fine-tune": a multi-class teacher per set, as the paper; "per-task":
+                                         # the per-task scorers of the set's tasks (see scoring_lab.kd_teachers)
+    workers: int = 1                     # processes training students side by side (each on one thread)
 
     def __post_init__(self):
         if self.parameter_budget < 1000 or self.max_words < 1 or self.seeds < 1 or self.teacher_seeds < 1:
@@ -150,6 +157,10 @@ class KDSettings:
             raise ProfileError("kd: lambda values must be >= 0")
         if self.oof_folds < 2:
             raise ProfileError(f"kd.oof_folds must be >= 2, got {self.oof_folds}")
+        if self.teacher_source not in TEACHER_SOURCES:
+            raise ProfileError(f"kd.teacher_source must be one of {TEACHER_SOURCES}, got {self.teacher_source!r}")
+        if self.workers < 1:
+            raise ProfileError(f"kd.workers must be >= 1, got {self.workers}")
         unknown = set(self.teacher) - {f.name for f in fields(TrainSettings)}
         unknown |= set(self.small_transformer) - {f.name for f in fields(TrainSettings)}
         if unknown:
