@@ -1,0 +1,47 @@
+"""Task-vector merging of scorers' encoders (TIES, task arithmetic, averaging), partial fine-tuning included."""
+import pytest
+import torch
+
+from scoring_lab import merging
+
+
+def test_ties_matches_a_hand_built_example():
+    base = {"w": torch.zeros(4)}
+    a = {"w": torch.tensor([3.0, -1.0, 0.2, 2.0])}
+    b = {"w": torch.tensor([1.0, 2.0, -0.1, -4.0])}
+    # density 0.5 keeps each vector's two largest magnitudes: a -> [3, 0, 0, 2], b -> [0, 2, 0, -4]
+    # elected signs (sum of the trimmed): [+, +, 0, -]; mean of the agreeing entries: [3, 2, 0, -4]
+    merged = merging.merged_state(base, [a, b], "ties", density=0.5, scaling=1.0)
+    torch.testing.assert_close(merged["w"], torch.tensor([3.0, 2.0, 0.0, -4.0]))
+    half = merging.merged_state(base, [a, b], "ties", density=0.5, scaling=0.5)
+    torch.testing.assert_close(half["w"], torch.tensor([1.5, 1.0, 0.0, -2.0]))
+
+
+def test_averaging_and_task_arithmetic_are_what_they_say():
+    base = {"w": torch.tensor([1.0, 1.0])}
+    a, b = {"w": torch.tensor([2.0, 0.0])}, {"w": torch.tensor([4.0, 1.0])}
+    torch.testing.assert_close(merging.merged_state(base, [a, b], "average")["w"], torch.tensor([3.0, 0.5]))
+    torch.testing.assert_close(merging.merged_state(base, [a, b], "task_arithmetic", scaling=0.5)["w"],
+                               torch.tensor([3.0, 0.5]))     # 1 + 0.5 * ((2-1) + (4-1)), 1 + 0.5 * (-1 + 0)
+
+
+def test_partial_fine_tuning_leaves_untrained_parameters_at_the_base_and_heads_out():
+    base = {"low": torch.ones(3), "top": torch.zeros(2)}
+    a = {"top": torch.tensor([1.0, 0.0]), "head.weight": torch.ones(2)}      # trained only its top layer
+    b = {"top": torch.tensor([0.0, 1.0]), "low": torch.tensor([2.0, 2.0, 2.0]), "head.weight": torch.zeros(2)}
+    merged = merging.merged_state(base, [a, b], "average")
+    assert set(merged) == {"low", "top"}                                    # never a head
+    torch.testing.assert_close(merged["top"], torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(merged["low"], torch.tensor([1.5, 1.5, 1.5]))  # a's tau is 0 there
+
+
+def test_bad_merges_say_what_is_wrong():
+    base = {"w": torch.zeros(2)}
+    with pytest.raises(KeyError, match="not in the base model"):
+        merging.task_vectors([{"x": torch.zeros(2)}], base)
+    with pytest.raises(ValueError, match="fine-tuned shape"):
+        merging.task_vectors([{"w": torch.zeros(3)}], base)
+    with pytest.raises(ValueError, match="merge method"):
+        merging.merge_vectors([{"w": torch.zeros(2)}], "slerp")
+    with pytest.raises(ValueError, match="density"):
+        merging.merge_vectors([{"w": torch.zeros(2)}], "ties", density=0)
