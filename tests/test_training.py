@@ -161,6 +161,19 @@ def test_second_request_is_a_cache_hit_and_trains_nothing(task, tmp_path, monkey
     assert list(again.history["epoch"]) == list(first.history["epoch"])
 
 
+def test_a_cached_scorer_loads_its_weights_only_when_a_model_must_run(task, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    first = per_task.get_scorer(task, TINY, seed=0, cache=cache, progress=False)
+    proba, feats = first.predict_proba(task.test), first.features(task.test)
+    assert feats.shape == (len(task.test), first.scorer.encoder.config.hidden_size)
+    np.testing.assert_allclose(feats, first.scorer.features(task.test.texts), atol=1e-6)
+    again = per_task.get_scorer(task, TINY, seed=0, cache=cache, progress=False)
+    np.testing.assert_array_equal(again.predict(task.test), first.scorer.decide(proba))   # from the cache ...
+    np.testing.assert_array_equal(again.features(task.test), feats)
+    assert again._scorer is None                                                          # ... no weights loaded
+    assert again.spec == first.scorer.spec and again.scorer.spec == first.scorer.spec
+
+
 def test_any_changed_input_is_a_cache_miss(task, tmp_path, monkeypatch):
     cache = ArtifactCache(tmp_path)
     base = per_task.scorer_inputs(task, TINY, 0)

@@ -32,6 +32,7 @@ from .scorer import Scorer, ScorerSpec
 SCORER_KIND = "scorer"
 PAPERS_MAX_LENGTH = 100   # tokens: the GW and MoE papers' truncation
 PREDICTION_KIND = "predictions"
+FEATURE_KIND = "features"
 
 
 def split_fingerprint(split: Split) -> str:
@@ -91,14 +92,21 @@ class TrainedScorer:
         fingerprint = split_fingerprint(split)
         if self.heldout_val is not None and fingerprint == self.heldout_val[0]:
             return self.heldout_val[1]
-        inputs = {"scorer": self.key, "split": fingerprint}
+        return self._cached_array(PREDICTION_KIND, "proba.npy", split, lambda: self.scorer.predict_proba(split.texts))
+
+    def features(self, split: Split) -> np.ndarray:
+        """(n, H) pooled final-layer embeddings of a split's responses ([CLS] unless the scorer pools by
+        mean: the GW paper's features), cached by scorer and split content."""
+        return self._cached_array(FEATURE_KIND, "features.npy", split, lambda: self.scorer.features(split.texts))
+
+    def _cached_array(self, kind: str, filename: str, split: Split, compute) -> np.ndarray:
+        inputs = {"scorer": self.key, "split": split_fingerprint(split)}
 
         def produce(folder: Path):
-            np.save(folder / "proba.npy", self.scorer.predict_proba(split.texts))
+            np.save(folder / filename, compute())
 
-        proba, _ = self.cache.get_or_compute(PREDICTION_KIND, inputs, produce,
-                                             lambda art: np.load(art.file("proba.npy")))
-        return proba
+        value, _ = self.cache.get_or_compute(kind, inputs, produce, lambda art: np.load(art.file(filename)))
+        return value
 
     def predict(self, split: Split) -> np.ndarray:
         proba = self.predict_proba(split)
