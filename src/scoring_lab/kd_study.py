@@ -188,8 +188,8 @@ class KDStudy:
         """Train the students of set ``name`` (``requests``, or all planned) that the cache lacks, side by
         side in ``kd.workers`` processes, and cache each; returns how many were trained."""
         requests = self.planned_students(name) if requests is None else requests
-        missing = [r for r in requests if not self.cache.exists(STUDENT_KIND, self.cache.key(
-            self._student_inputs(name, r)))]
+        inputs = {r: self._student_inputs(name, r) for r in requests}
+        missing = [r for r in requests if not self.cache.exists(STUDENT_KIND, self.cache.key(inputs[r]))]
         if not missing:
             return 0
         task = self.sets[name]
@@ -205,8 +205,8 @@ class KDStudy:
             runs = list(tqdm(jobs, total=workers, desc=desc, unit="group", disable=not self.progress))
         for group, group_runs in zip(groups, runs):
             for request, run in zip(group, group_runs):
-                self.cache.write(STUDENT_KIND, self.cache.key(self._student_inputs(name, request)),
-                                 self._student_inputs(name, request), lambda folder, run=run: _save_student(run, folder))
+                self.cache.write(STUDENT_KIND, self.cache.key(inputs[request]), inputs[request],
+                                 lambda folder, run=run: _save_student(run, folder))
         return len(missing)
 
     def student(self, name: str, seed: int, lam: float, how: str = "in-sample") -> CachedStudent:
