@@ -67,8 +67,10 @@ def test_similarity_rescales_the_off_diagonal_to_zero_one():
     d = pd.DataFrame([[0, 1, 3], [1, 0, 2], [3, 2, 0]], index=list("abc"), columns=list("abc"), dtype=float)
     s = gw.similarity(d)
     np.testing.assert_allclose(s.to_numpy(), [[1, 1, 0], [1, 1, 0.5], [0, 0.5, 1]])
-    with pytest.raises(ValueError, match="same GW distance"):
-        gw.similarity(pd.DataFrame(1 - np.eye(3)))
+    np.testing.assert_array_equal(gw.similarity(pd.DataFrame(1 - np.eye(3))), np.ones((3, 3)))  # all alike
+    np.testing.assert_array_equal(gw.similarity(pd.DataFrame([[0, 2.0], [2.0, 0]])), np.ones((2, 2)))  # one pair
+    with pytest.raises(ValueError, match="NaN"):
+        gw.similarity(pd.DataFrame([[0, np.nan, 1], [np.nan, 0, 1], [1, 1, 0]]))
 
 
 def test_partitions_are_all_there_once_each():
@@ -100,3 +102,42 @@ def test_a_solver_that_breaks_down_numerically_is_an_error_not_a_number():
     c1, c2 = gw.cost_matrix(_cloud(40)), gw.cost_matrix(_cloud(30, seed=3))
     with pytest.raises(gw.GWError, match="raise epsilon"):
         gw.gw_distance(c1, c2, gw.GWSettings(epsilon=1e-5, max_iter=1000, sinkhorn_iter=50))
+
+
+def test_a_group_cap_limits_the_partitions_and_the_plan():
+    names = [str(i) for i in range(6)]
+    capped = list(gw.partitions(names, 3, max_size=2))
+    assert len(capped) == 15 and all(max(len(g) for g in p) == 2 for p in capped)   # perfect matchings of 6
+    sim = pd.DataFrame(0.0, index=names, columns=names)
+    sim.loc[["0", "1", "2", "3"], ["0", "1", "2", "3"]] = 1.0
+    free, _ = gw.best_plan(sim, 3)
+    assert max(len(g) for g in free) == 4                          # one big group holds six pairs
+    plan, score = gw.best_plan(sim, 3, max_size=2)
+    assert max(len(g) for g in plan) == 2 and score == 2.0
+    with pytest.raises(ValueError, match="do not fit"):
+        list(gw.partitions(names, 2, max_size=2))
+
+
+def test_random_plans_are_distinct_seeded_and_respect_the_cap():
+    names = list("abcdefg")
+    a = gw.random_plans(names, 4, 5, seed=1, max_size=2)
+    assert a == gw.random_plans(names, 4, 5, seed=1, max_size=2) and len(set(a)) == 5
+    assert all(len(p) == 4 and max(len(g) for g in p) <= 2 for p in a)
+    assert len(gw.random_plans(list("abc"), 2, 10)) == 3             # only three plans exist
+
+
+def test_a_plan_from_groups_keeps_the_rest_alone_and_refuses_bad_groups():
+    plan = gw.plan_from_groups(list("abcde"), [["d", "b"]])
+    assert plan == (("a",), ("b", "d"), ("c",), ("e",))
+    assert gw.plan_labels(plan, list("abcde")) == [0, 1, 2, 1, 3]
+    with pytest.raises(ValueError, match="unknown task"):
+        gw.plan_from_groups(list("abc"), [["a", "z"]])
+    with pytest.raises(ValueError, match="two groups"):
+        gw.plan_from_groups(list("abc"), [["a", "b"], ["b", "c"]])
+
+
+def test_pairs_solved_in_two_processes_give_the_same_matrix():
+    feats = {f"t{i}": _cloud(30, seed=i) ** (1 + i % 2) for i in range(3)}
+    s = gw.GWSettings(method=gw.EXACT)
+    pd.testing.assert_frame_equal(gw.pairwise_distances(feats, s, progress=False),
+                                  gw.pairwise_distances(feats, s, progress=False, workers=2))

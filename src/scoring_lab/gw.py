@@ -98,12 +98,16 @@ def check_features(features: np.ndarray, name: str = "features") -> np.ndarray:
     return x
 
 
+def subsample_rows(n: int, max_points: int | None, seed: int = 0) -> np.ndarray:
+    """Positions of at most ``max_points`` of ``n`` rows, drawn without replacement (seeded), in order."""
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
 def subsample(features: np.ndarray, max_points: int | None, seed: int = 0) -> np.ndarray:
-    """At most ``max_points`` rows of (n, d) ``features``, drawn without replacement (seeded), in order."""
-    if max_points is None or len(features) <= max_points:
-        return features
-    keep = np.sort(np.random.default_rng(seed).choice(len(features), size=max_points, replace=False))
-    return features[keep]
+    """At most ``max_points`` rows of (n, d) ``features`` (:func:`subsample_rows`)."""
+    return features[subsample_rows(len(features), max_points, seed)]
 
 
 def cost_matrix(features: np.ndarray, name: str = "features") -> np.ndarray:
@@ -161,28 +165,51 @@ def _solve(c1, c2, p, q, settings: GWSettings, where: str):
 
 
 def pairwise_distances(features: dict[str, np.ndarray], settings: GWSettings = GWSettings(), seed: int = 0,
-                       progress: bool = True) -> pd.DataFrame:
+                       progress: bool = True, workers: int = 1) -> pd.DataFrame:
     """(T, T) symmetric GW distances between the tasks' clouds (task names as index and columns), the
-    diagonal 0 by definition. Each task's cloud is subsampled to ``settings.max_points`` first."""
+    diagonal 0 by definition. Each task's cloud is subsampled to ``settings.max_points`` first;
+    ``workers`` > 1 solves the pairs in that many processes (same numbers)."""
     names = list(features)
     costs = {t: cost_matrix(subsample(check_features(features[t], t), settings.max_points, seed), t) for t in names}
-    d = pd.DataFrame(0.0, index=names, columns=names)
     pairs = list(itertools.combinations(names, 2))
-    for a, b in tqdm(pairs, desc=f"GW ({settings.method})", unit="pair", disable=not progress):
-        d.loc[a, b] = d.loc[b, a] = gw_distance(costs[a], costs[b], settings, f"{a} vs {b}").distance
+    bar = tqdm(total=len(pairs), desc=f"GW ({settings.method})", unit="pair", disable=not progress)
+    if workers > 1 and len(pairs) > 1:
+        from joblib import Parallel, delayed
+
+        jobs = (delayed(_pair_distance)(costs[a], costs[b], settings, f"{a} vs {b}") for a, b in pairs)
+        values = []
+        for v in Parallel(n_jobs=workers, return_as="generator")(jobs):
+            values.append(v)
+            bar.update()
+    else:
+        values = []
+        for a, b in pairs:
+            values.append(_pair_distance(costs[a], costs[b], settings, f"{a} vs {b}"))
+            bar.update()
+    bar.close()
+    d = pd.DataFrame(0.0, index=names, columns=names)
+    for (a, b), v in zip(pairs, values):
+        d.loc[a, b] = d.loc[b, a] = v
     return d
 
 
+def _pair_distance(c1: np.ndarray, c2: np.ndarray, settings: GWSettings, pair: str) -> float:
+    return gw_distance(c1, c2, settings, pair).distance
+
+
 def similarity(distance: pd.DataFrame) -> pd.DataFrame:
-    """The paper's S = 1 - (d - d_min) / (d_max - d_min) over the off-diagonal entries; the diagonal is 1."""
+    """The paper's S = 1 - (d - d_min) / (d_max - d_min) over the off-diagonal entries; the diagonal is 1.
+
+    When every pair is at the same distance (two tasks have one pair only), no pair is less similar
+    than another: every similarity is 1."""
     d = distance.to_numpy(dtype=np.float64)
-    if d.shape[0] != d.shape[1] or d.shape[0] < 3:
-        raise ValueError(f"similarity needs a square matrix of at least 3 tasks, got {d.shape}")
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 2:
+        raise ValueError(f"similarity needs a square matrix of at least 2 tasks, got {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError("the distance matrix has NaN or infinite entries")
     off = ~np.eye(len(d), dtype=bool)
     lo, hi = d[off].min(), d[off].max()
-    if hi == lo:
-        raise ValueError("every pair of tasks is at the same GW distance: similarity is undefined")
-    s = 1 - (d - lo) / (hi - lo)
+    s = np.ones_like(d) if hi == lo else 1 - (d - lo) / (hi - lo)
     np.fill_diagonal(s, 1.0)
     return pd.DataFrame(s, index=distance.index, columns=distance.columns)
 
@@ -191,12 +218,15 @@ def similarity(distance: pd.DataFrame) -> pd.DataFrame:
 Plan = tuple[tuple[str, ...], ...]
 
 
-def partitions(items: Sequence[str], k: int) -> Iterator[Plan]:
-    """Every partition of ``items`` into exactly ``k`` non-empty groups (each once, groups in the order
-    of their first item, items in their given order)."""
+def partitions(items: Sequence[str], k: int, max_size: int | None = None) -> Iterator[Plan]:
+    """Every partition of ``items`` into exactly ``k`` non-empty groups of at most ``max_size`` (each
+    once, groups in the order of their first item, items in their given order)."""
     items = list(items)
     if not 1 <= k <= len(items):
         raise ValueError(f"cannot split {len(items)} items into {k} groups")
+    cap = len(items) if max_size is None else max_size
+    if cap < 1 or cap * k < len(items):
+        raise ValueError(f"{len(items)} items do not fit into {k} groups of at most {cap}")
 
     def grow(i: int, groups: list[list[str]]):
         if len(groups) + (len(items) - i) < k:
@@ -206,9 +236,10 @@ def partitions(items: Sequence[str], k: int) -> Iterator[Plan]:
                 yield tuple(tuple(g) for g in groups)
             return
         for g in groups:
-            g.append(items[i])
-            yield from grow(i + 1, groups)
-            g.pop()
+            if len(g) < cap:
+                g.append(items[i])
+                yield from grow(i + 1, groups)
+                g.pop()
         if len(groups) < k:
             groups.append([items[i]])
             yield from grow(i + 1, groups)
@@ -222,15 +253,50 @@ def plan_score(plan: Plan, sim: pd.DataFrame) -> float:
     return float(sum(sim.loc[a, b] for group in plan for a, b in itertools.combinations(group, 2)))
 
 
-def best_plan(sim: pd.DataFrame, n_models: int) -> tuple[Plan, float]:
-    """The partition of the tasks into ``n_models`` groups with the largest :func:`plan_score`, found
-    by exhaustive search (ties: the first in :func:`partitions`' order)."""
+def best_plan(sim: pd.DataFrame, n_models: int, max_size: int | None = None) -> tuple[Plan, float]:
+    """The partition of the tasks into ``n_models`` groups of at most ``max_size`` with the largest
+    :func:`plan_score`, found by exhaustive search (ties: the first in :func:`partitions`' order)."""
     best, best_score = None, -np.inf
-    for plan in partitions(list(sim.index), n_models):
+    for plan in partitions(list(sim.index), n_models, max_size):
         score = plan_score(plan, sim)
         if score > best_score + 1e-12:
             best, best_score = plan, score
     return best, best_score
+
+
+def random_plans(items: Sequence[str], n_models: int, count: int, seed: int = 0,
+                 max_size: int | None = None) -> list[Plan]:
+    """``count`` distinct plans drawn uniformly (seeded) from every partition of ``items`` into
+    ``n_models`` groups of at most ``max_size`` (fewer when there are fewer)."""
+    every = list(partitions(items, n_models, max_size))
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(every), size=min(count, len(every)), replace=False)
+    return [every[i] for i in sorted(picks)]
+
+
+def plan_from_groups(items: Sequence[str], groups: Sequence[Sequence[str]]) -> Plan:
+    """The plan that merges ``groups`` and keeps every other item on its own (in ``items``' order)."""
+    items = list(items)
+    seen = [t for g in groups for t in g]
+    unknown = sorted(set(seen) - set(items))
+    if unknown:
+        raise ValueError(f"plan names unknown task(s) {unknown}")
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"a task is in two groups of the plan {groups}")
+    placed = {t: tuple(g) for g in groups for t in g}
+    plan, done = [], set()
+    for t in items:
+        g = placed.get(t, (t,))
+        if g not in done:
+            done.add(g)
+            plan.append(tuple(x for x in items if x in g))
+    return tuple(plan)
+
+
+def plan_labels(plan: Plan, items: Sequence[str]) -> list[int]:
+    """The group number of each of ``items`` under ``plan`` (for the adjusted Rand index)."""
+    where = {t: i for i, g in enumerate(plan) for t in g}
+    return [where[t] for t in items]
 
 
 def merged_groups(plan: Plan) -> list[tuple[str, ...]]:

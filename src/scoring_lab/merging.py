@@ -17,10 +17,10 @@ it at theta_0, and a merged model still shares the frozen lower layers exactly.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import torch
-from peft.utils import merge_utils
 
 METHODS = ("average", "task_arithmetic", "ties")
 HEAD_PREFIX = "head."
@@ -66,6 +66,8 @@ def merge_vectors(vectors: list[Mapping[str, torch.Tensor]], method: str = "ties
         raise ValueError("nothing to merge")
     if not 0 < density <= 1:
         raise ValueError(f"TIES density must be in (0, 1], got {density}")
+    from peft.utils import merge_utils   # here, not at import: peft takes seconds to import
+
     ones = torch.ones(len(vectors))
     merged = {}
     for name in vectors[0]:
@@ -75,7 +77,9 @@ def merge_vectors(vectors: list[Mapping[str, torch.Tensor]], method: str = "ties
         elif method == "task_arithmetic":
             merged[name] = scaling * merge_utils.task_arithmetic(parts, ones)
         else:
-            merged[name] = scaling * merge_utils.ties(parts, ones, density)
+            with warnings.catch_warnings():   # density 1 (no trimming) is a legitimate setting here
+                warnings.filterwarnings("ignore", message="The density .* no pruning")
+                merged[name] = scaling * merge_utils.ties(parts, ones, density)
     return merged
 
 
