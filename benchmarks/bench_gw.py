@@ -1,57 +1,91 @@
-"""Wall time of the GW distance on this CPU, entropic against exact, and how it grows with the
-number of responses per task; the 9 x 9 matrix (36 pairs) at the default size is projected from it.
+"""Wall time of the full T x T GW matrix on this machine, entropic against exact, by responses per task.
 
-    .venv/bin/python benchmarks/bench_gw.py [--sizes 250 500 1000] [--dim 384] [--epsilon 5e-3]
+    .venv/bin/python benchmarks/bench_gw.py [--profile default] [--sizes 100 200 300 500]
+                                            [--epsilons 5e-3 1e-2 2e-2] [--workers 2] [--backend numpy]
 
-The clouds are seeded Gaussian features of the backbone's width (384 for MiniLM), shaped by a few
-strong directions as fine-tuned [CLS] features are; the solver's cost depends on the number of
-points, not on what they mean. Not part of the test suite.
+The features are the GW chapter's: each task's training and validation responses under its own
+scorer (from the artifact cache the chapter fills; what is missing is computed first), a seeded
+sample of the largest size, smaller sizes nested in it. For each size: the seconds the whole
+matrix takes with each solver (pairs spread over ``--workers`` processes), how well each entropic
+epsilon's distances agree with the exact ones (Spearman over the pairs), and the plan each gives.
+``--backend torch`` hands POT torch tensors (on the GPU when there is one). Not part of the tests.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import platform
 import time
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
 
-from scoring_lab import gw
+from scoring_lab import gw, gw_study
+from scoring_lab.run import setup
 
 
-def cloud(n: int, dim: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    scales = np.geomspace(5.0, 0.1, dim)
-    return rng.normal(size=(n, dim)) * scales + rng.normal(size=(4, dim))[rng.integers(0, 4, n)] * 3
+def matrix_seconds(features, settings: gw.GWSettings, workers: int, backend: str):
+    """(distances, seconds) of the full matrix; the torch backend solves pair by pair."""
+    t0 = time.perf_counter()
+    if backend == "numpy":
+        d = gw.pairwise_distances(features, settings, progress=False, workers=workers)
+        return d.to_numpy(), time.perf_counter() - t0
+    import ot
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    costs = [torch.as_tensor(gw.cost_matrix(gw.subsample(f, settings.max_points)), device=device)
+             for f in features.values()]
+    n = len(costs)
+    d = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            p = torch.full((len(costs[i]),), 1 / len(costs[i]), device=device, dtype=costs[i].dtype)
+            q = torch.full((len(costs[j]),), 1 / len(costs[j]), device=device, dtype=costs[j].dtype)
+            if settings.method == gw.EXACT:
+                v = ot.gromov.gromov_wasserstein2(costs[i], costs[j], p, q, "square_loss", max_iter=settings.max_iter)
+            else:
+                v = ot.gromov.entropic_gromov_wasserstein2(costs[i], costs[j], p, q, "square_loss",
+                                                           epsilon=settings.epsilon, tol=settings.tol,
+                                                           max_iter=settings.max_iter)
+            d[i, j] = d[j, i] = float(v)
+    return d, time.perf_counter() - t0
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000])
-    p.add_argument("--dim", type=int, default=384)
-    p.add_argument("--epsilon", type=float, default=gw.GWSettings().epsilon)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--profile", default="default")
+    p.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 300, 500])
+    p.add_argument("--epsilons", type=float, nargs="+", default=[5e-3, 1e-2, 2e-2])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     args = p.parse_args()
-    print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}; epsilon {args.epsilon:g}")
-    print(f"{'responses':>9} {'method':>9} {'seconds':>8} {'iters':>6} {'distance':>9} {'36 pairs (min)':>15}")
-    for n in args.sizes:
-        c1, c2 = (gw.cost_matrix(cloud(n, args.dim, s)) for s in (0, 1))
-        for method in (gw.EXACT, gw.ENTROPIC):
-            settings = gw.GWSettings(method=method, epsilon=args.epsilon)
-            times = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                r = gw.gw_distance(c1, c2, settings)
-                times.append(time.perf_counter() - t0)
-            best = min(times)
-            print(f"{n:>9} {method:>9} {best:>8.2f} {r.iterations:>6} {r.distance:>9.4f} "
-                  f"{36 * best / 60:>15.1f}")
-    n = args.sizes[-1]
-    print(f"cost matrices ({n} x {n}) for 9 tasks: ", end="")
-    t0 = time.perf_counter()
-    for s in range(9):
-        gw.cost_matrix(cloud(n, args.dim, s))
-    print(f"{time.perf_counter() - t0:.2f} s; pairs of 9 tasks: {len(list(itertools.combinations(range(9), 2)))}")
+    run = setup("gw", profile=args.profile)
+    profile = replace(run.profile, gw=replace(run.profile.gw, max_points=max(args.sizes)))
+    study = gw_study.GWStudy(run.tasks, run.scorers(), profile, run.cache, run.seed)
+    features = study.features()
+    names = list(features)
+    iu = np.triu_indices(len(names), 1)
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, backend {args.backend}, "
+          f"{args.workers} worker(s); {len(names)} tasks, {len(iu[0])} pairs; profile {args.profile}")
+    print(f"{'responses':>9} {'method':>9} {'epsilon':>8} {'seconds':>8} {'spearman':>9}  plan")
+    base = study.gw_settings(gw.EXACT)
+    for n in sorted(args.sizes):
+        exact, secs = matrix_seconds(features, replace(base, max_points=n), args.workers, args.backend)
+        rows = [("exact", "-", secs, 1.0, exact)]
+        for eps in args.epsilons:
+            s = replace(base, method=gw.ENTROPIC, epsilon=eps, tol=profile.gw.tol, max_points=n)
+            try:
+                d, secs = matrix_seconds(features, s, args.workers, args.backend)
+            except gw.GWError as e:
+                print(f"{n:>9} {'entropic':>9} {eps:>8g}  failed: {e}")
+                continue
+            rows.append(("entropic", f"{eps:g}", secs, float(stats.spearmanr(d[iu], exact[iu]).statistic), d))
+        for method, eps, secs, rho, d in rows:
+            sim = gw.similarity(pd.DataFrame(d, index=names, columns=names))
+            plan, _ = gw.best_plan(sim, study.n_models, profile.gw.max_group_size)
+            print(f"{n:>9} {method:>9} {eps:>8} {secs:>8.1f} {rho:>9.3f}  {gw.format_plan(plan)}", flush=True)
 
 
 if __name__ == "__main__":

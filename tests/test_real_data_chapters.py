@@ -15,7 +15,7 @@ from real_data_fixtures import SHAPES, write_shape
 from scoring_lab.chapters import chapter_sources, execute_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "90_claims", "91_reproducibility")
+CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "90_claims", "91_reproducibility")
 
 
 def test_every_chapter_is_held_to_the_real_data_check():
@@ -110,3 +110,23 @@ def test_kd_chapter_builds_sets_from_any_source_and_compares_every_model(shape_r
     assert len(claims) >= 6 and (claims["paper"] == "kd").all()
     scored = pd.read_csv(results / "kd" / "student" / "example_scored.csv")
     assert {"id", "response", "predicted_score"} <= set(scored.columns)
+
+
+def test_gw_chapter_plans_merges_and_scores_any_source(shape_run):
+    shape, results, _, errors = shape_run
+    assert "03_gw_merging" not in errors
+    kind, names = SHAPES[shape][3], SHAPES[shape][4]
+    distance = pd.read_csv(results / "gw" / "distance.csv", index_col=0)
+    assert list(distance.index) == list(distance.columns) == names
+    plans = pd.read_csv(results / "gw" / "plans.csv")
+    assert {"method", "groups", "n_models"} <= set(plans.columns)
+    assert plans.set_index("method").loc["GW-SMM", "n_models"] == len(names) - 1   # two tasks: one model
+    perf = pd.read_csv(results / "gw" / "performance.csv")
+    main = "micro_f1" if kind == "multilabel" else "qwk"
+    assert {"method", "task", main, "n_test"} <= set(perf.columns)
+    assert set(perf["task"]) == set(names) and {"Pre-Merged", "GW-SMM"} <= set(perf["method"])
+    for name in ("ttests", "storage", "timing", "claims"):
+        assert (results / "gw" / f"{name}.csv").is_file()
+    claims = pd.read_csv(results / "gw" / "claims.csv")
+    assert (claims["paper"] == "gw").all()
+    assert (claims[claims["claim"].str.contains("Human Knowledge|GPT-o1")]["verdict"] == "not tested").all()

@@ -124,3 +124,51 @@ def size_against_accuracy(table: pd.DataFrame, title: str = "Parameters against 
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def similarity_heatmaps(matrices: dict[str, pd.DataFrame], title: str = "Task similarity"):
+    """One annotated heatmap per (T x T) similarity matrix, side by side (the GW paper's Fig. 3)."""
+    n = len(matrices)
+    size = max(m.shape[0] for m in matrices.values())
+    fig, axes = plt.subplots(1, n, figsize=(0.9 + 0.62 * size * n, 1.6 + 0.5 * size), squeeze=False)
+    for ax, (name, m) in zip(axes[0], matrices.items()):
+        sns.heatmap(m, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="magma", square=True, ax=ax,
+                    cbar=ax is axes[0][-1], cbar_kws={"label": "similarity S"}, annot_kws={"size": 7})
+        ax.set_title(name)
+        ax.set_xlabel("task")
+        ax.set_ylabel("task" if ax is axes[0][0] else "")
+        if ax is not axes[0][0]:
+            ax.set_yticklabels([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def merge_performance(table: pd.DataFrame, metrics: dict[str, str], title: str = "Test performance by merge plan"):
+    """Grouped horizontal bars: one group per method (rows of ``table``), one bar per metric
+    (``metrics``: column -> label), the GW paper's Fig. 4."""
+    long = table.melt(id_vars="method", value_vars=list(metrics), var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(metrics)
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.55 * len(table)))
+    sns.barplot(data=long, y="method", x="value", hue="metric", ax=ax, orient="h")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test-size-weighted mean over tasks (test split)")
+    ax.set_ylabel("")
+    ax.set_title(title)
+    ax.legend(title="metric", bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def score_distribution(scores, marks: dict[str, float], title: str, xlabel: str):
+    """A histogram of ``scores`` with vertical lines at ``marks`` (label -> value)."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.hist(scores, bins=40, color="#9aa9c4")
+    for i, (label, value) in enumerate(marks.items()):
+        ax.axvline(value, color=sns.color_palette()[i % 10], lw=2, label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("number of plans")
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig

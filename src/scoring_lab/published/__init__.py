@@ -76,3 +76,39 @@ def kd_sets() -> pd.DataFrame:
 def kd_sizes() -> dict:
     """The sizes and ratios the KD paper states (parameters, the 4,000x and 10x claims, accuracy gains)."""
     return dict(_load("kd_table2")["sizes"])
+
+
+def gw_plans() -> dict[str, list[list[str]]]:
+    """The GW paper's merge plans (Table 3) by method, in task names ({method: [[task, ...], ...]})."""
+    d = _load("gw_merging")
+    numbering, _ = task_numbering(d["numbering"])
+    names = numbering.set_index("number")["task"]
+    out = {}
+    for method, groups in d["plans"].items():
+        unknown = sorted({n for g in groups for n in g} - set(names.index))
+        if unknown:
+            raise ValueError(f"gw_merging.yaml: plan {method!r} names task numbers {unknown} not in the paper's table")
+        out[method] = [[names[n] for n in g] for g in groups]
+    return out
+
+
+def gw_plan_numbers() -> dict[str, list[list[int]]]:
+    """The GW paper's merge plans in its own task numbers, as printed."""
+    return {m: [list(g) for g in groups] for m, groups in _load("gw_merging")["plans"].items()}
+
+
+def gw_table3() -> tuple[pd.DataFrame, str]:
+    """(the GW paper's Table 3: method, micro_f1, macro_f1, exact_match, per_label_accuracy; its source)."""
+    d = _load("gw_merging")
+    return pd.DataFrame(d["table3"]["rows"], columns=d["table3"]["columns"]), d["source"]
+
+
+def gw_table4() -> tuple[pd.DataFrame, str]:
+    """(the GW paper's Table 4, long: metric, method_a, method_b, t, p; its source)."""
+    d = _load("gw_merging")
+    return pd.DataFrame(d["table4"]["rows"], columns=d["table4"]["columns"]), d["source"]
+
+
+def gw_storage() -> dict:
+    """The GW paper's storage statements: model_mb (one BERT model), group_factor (its largest saving)."""
+    return dict(_load("gw_merging")["storage"])
