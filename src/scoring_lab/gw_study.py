@@ -686,3 +686,30 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
                                 "responses against TIES with settings chosen on validation; held if it closes more "
                                 "than a tenth of the gap"))
     return out
+
+
+def summary_text(study: GWStudy, table3: pd.DataFrame, plans: pd.DataFrame, boot: pd.DataFrame) -> str:
+    """A few sentences with this run's headline numbers (all computed): the GW plan against the others,
+    how well it recovers the planted families, and how often resampling gives it back."""
+    m, main = table3.set_index("method"), study.main
+    label = {"micro_f1": "micro-F1", "qwk": "QWK"}.get(main, main)
+    parts = [f"The GW plan's merged models reach a test {label} of {m.loc[GW_PLAN, main]:.3f}, against "
+             f"{m.loc[PREMERGE, main]:.3f} before merging"]
+    others = [f"{name} {m.loc[name, main]:.3f}" for name in (HUMAN, LLM, DESCRIPTIONS, FAMILIES) if name in m.index]
+    random = m[m.index.str.startswith(RANDOM + " ")][main]
+    if others:
+        parts[0] += "; the other plans: " + ", ".join(others)
+    if len(random):
+        parts[0] += (f"; random plans {random.mean():.3f} on average ({random.min():.3f} to {random.max():.3f}, "
+                     f"{len(random)} plans)")
+    parts[0] += "."
+    if "ari_families" in plans.columns:
+        ari = plans.set_index("method")["ari_families"]
+        text = f"Against the planted families the GW plan's adjusted Rand index is {ari[GW_PLAN]:.2f}"
+        if DESCRIPTIONS in ari.index:
+            text += f", the description plan's {ari[DESCRIPTIONS]:.2f}"
+        parts.append(text + " (1: the families exactly, 0: chance).")
+    if len(boot):
+        parts.append(f"Resampling the responses gave the exact solver's plan back {int(boot['same_as_exact_plan'].sum())} "
+                     f"times in {len(boot)}.")
+    return " ".join(parts)
