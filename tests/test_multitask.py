@@ -1,0 +1,83 @@
+"""The multi-task scorer (MTL and UniMoE) over frozen states: training, adaptation, freezing, usage."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from scoring_lab import multitask
+from scoring_lab.backbone import TINY_RANDOM, load_backbone
+from scoring_lab.cache import ArtifactCache
+from scoring_lab.data.synthetic import generate_benchmark
+from scoring_lab.frozen_states import StateMaker
+from scoring_lab.per_task import split_fingerprint
+from scoring_lab.profiles import TrainSettings
+
+PARTIAL = TrainSettings(backbone=TINY_RANDOM, max_length=48, trainable_layers=1)
+NAMES = ["gas_filled_balloons", "natural_sugar"]
+FAST = multitask.MultiTaskSettings(n_experts=3, head_hidden=16, task_dim=4, lr=3e-3, max_epochs=3, patience=3,
+                                   batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    tasks = generate_benchmark(seed=0, scale=0.06, tasks=NAMES + ["dry_ice_model"])
+    maker = StateMaker(PARTIAL, 0, ArtifactCache(tmp_path_factory.mktemp("c")), progress=False)
+
+    def of(name, split):
+        s = tasks[name].splits()[split]
+        return multitask.TaskData(maker.states(s, split_fingerprint(s)), s.labels, s.ids)
+    return tasks, of
+
+
+def _model(tasks, settings=FAST, names=NAMES):
+    torch.manual_seed(0)
+    b = load_backbone(TINY_RANDOM)
+    return multitask.MultiTaskModel(b.model, 1, {n: tasks[n].n_labels for n in names}, settings)
+
+
+@pytest.mark.parametrize("use_moe", [True, False])
+def test_training_lowers_the_validation_loss_and_gives_probabilities(data, use_moe):
+    tasks, of = data
+    model = _model(tasks, replace(FAST, use_moe=use_moe))
+    train, val = {n: of(n, "train") for n in NAMES}, {n: of(n, "val") for n in NAMES}
+    before = multitask.validation_loss(model, val)
+    model, history = multitask.train_multitask(model, train, val, replace(FAST, use_moe=use_moe), progress=False)
+    assert multitask.validation_loss(model, val) < before and len(history) >= 1
+    p = multitask.predict_proba(model, of(NAMES[0], "test").states, NAMES[0])
+    assert p.shape == (len(tasks[NAMES[0]].test), tasks[NAMES[0]].n_labels) and ((p >= 0) & (p <= 1)).all()
+    if use_moe:
+        usage = multitask.expert_usage(model, of(NAMES[0], "test").states, NAMES[0])
+        assert usage.shape == (3,) and usage.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_adaptation_trains_only_the_moe_and_the_new_head_the_rest_stays_bit_identical(data):
+    tasks, of = data
+    model = _model(tasks)
+    model.add_task("dry_ice_model", tasks["dry_ice_model"].n_labels)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()
+              if not (n.startswith("moe.") or n.startswith(f"heads.heads.{len(NAMES)}."))}
+    trainable = [p for n, p in model.named_parameters() if n not in frozen]
+    for n, p in model.named_parameters():
+        p.requires_grad = n not in frozen
+    train = {"dry_ice_model": of("dry_ice_model", "train"), NAMES[0]: of(NAMES[0], "train")}
+    val = {"dry_ice_model": of("dry_ice_model", "val")}
+    moe_before = model.moe.gate.weight.detach().clone()
+    model, _ = multitask.train_multitask(model, train, val, FAST, trainable=trainable, progress=False)
+    for n, p in model.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]), n
+    assert not torch.equal(model.moe.gate.weight, moe_before)
+
+
+def test_distillation_without_teacher_logits_fails_loudly(data):
+    tasks, of = data
+    model = _model(tasks)
+    with pytest.raises(KeyError, match="no teacher logits"):
+        multitask.train_multitask(model, {NAMES[0]: of(NAMES[0], "train")}, {NAMES[0]: of(NAMES[0], "val")},
+                                  replace(FAST, lambda_kd=0.5, max_epochs=1), progress=False)
+    d = of(NAMES[0], "train")
+    d.teacher = np.zeros_like(d.labels, dtype=np.float32)
+    model, history = multitask.train_multitask(model, {NAMES[0]: d}, {NAMES[0]: of(NAMES[0], "val")},
+                                               replace(FAST, lambda_kd=0.5, max_epochs=1), progress=False)
+    assert len(history) == 1
