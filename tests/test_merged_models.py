@@ -113,3 +113,18 @@ def test_own_runs_one_task_and_unknown_methods_are_refused(setup):
         ev.merged_encoder(tuple(NAMES[:2]), Merge(OWN))
     with pytest.raises(ValueError, match="merge method"):
         Merge("fisher")
+
+
+def test_states_can_be_asked_for_at_any_layer_up_to_the_final_output(tasks, tmp_path):
+    split = tasks["natural_sugar"].test
+    maker = StateMaker(PARTIAL, 0, ArtifactCache(tmp_path), progress=False, layer=2)
+    states = maker.states(split, split_fingerprint(split))
+    b = load_backbone(TINY_RANDOM)
+    b.model.eval()
+    ids = b.tokenizer(split.texts[:1], truncation=True, max_length=48, return_tensors="pt")
+    with torch.no_grad():
+        final = b.model(**ids).last_hidden_state[0].numpy()
+    assert states.layer == 2
+    np.testing.assert_allclose(states.values[: states.offsets[1]], final, atol=1e-5)
+    with pytest.raises(ValueError, match="layers 0 to 2"):
+        StateMaker(PARTIAL, 0, ArtifactCache(tmp_path), progress=False, layer=3).layer

@@ -97,13 +97,17 @@ def states_inputs(split_fingerprint: str, settings: TrainSettings, seed: int, la
 
 
 class StateMaker:
-    """Computes frozen states with one loaded backbone (its lower layers), cached by split."""
+    """Computes frozen states with one loaded backbone (its lower layers), cached by split.
+
+    ``layer``: the states entering this layer (0 .. the backbone's layer count, which gives the final
+    layer's output, for models that keep the whole encoder frozen); by default the first layer that
+    ``settings`` trains."""
 
     def __init__(self, settings: TrainSettings, seed: int = 0, cache: ArtifactCache | None = None,
-                 progress: bool = True):
+                 progress: bool = True, layer: int | None = None):
         self.settings, self.seed, self.progress = settings, seed, progress
         self.cache = cache or ArtifactCache()
-        self._backbone, self._layer = None, None
+        self._backbone, self._layer, self._asked = None, None, layer
 
     @property
     def backbone(self):
@@ -111,7 +115,10 @@ class StateMaker:
         if self._backbone is None:
             b = backbone_module.load_backbone(self.settings.backbone, seed=self.seed, dtype=self.settings.dtype,
                                               encoder_layers=self.settings.encoder_layers)
-            self._layer = first_trainable_layer(self.settings, b.n_layers)
+            self._layer = first_trainable_layer(self.settings, b.n_layers) if self._asked is None else self._asked
+            if not 0 <= self._layer <= b.n_layers:
+                raise ValueError(f"states can enter layers 0 to {b.n_layers} of {self.settings.backbone}, "
+                                 f"not {self._layer}")
             self._backbone = backbone_module.keep_lower_layers(b, max(self._layer, 1))
             self._backbone.model.eval()
         return self._backbone
