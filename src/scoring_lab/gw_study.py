@@ -505,6 +505,15 @@ class GWStudy:
             rows.append({"group": ", ".join(g), "share": 0.0, "in_gw_plan": True})
         return pd.DataFrame(rows, columns=["group", "share", "in_gw_plan"])
 
+    def similarity_panels(self) -> dict[str, pd.DataFrame]:
+        """The similarity matrices the chapter's heatmaps show: GW with the profile's solver, exact GW and,
+        when the tasks have descriptions, the description similarity."""
+        s = self.settings
+        panels = {f"GW ({s.method}, ε = {s.epsilon:g})": self.similarity(), "GW (exact)": self.similarity(gw.EXACT)}
+        if any(e.name == DESCRIPTIONS for e in self.plans()):
+            panels["task descriptions (MiniLM)"] = self.description_similarity()
+        return panels
+
     def timing_table(self) -> pd.DataFrame:
         """step, seconds: this run's wall time per step (a cached step costs its loading)."""
         return pd.DataFrame([{"step": k, "seconds": v} for k, v in self.timing.items()])
@@ -539,6 +548,20 @@ def implied_df(t: float, p: float, max_df: int = 500) -> int:
     t and p imply about the number of paired units: df + 1)."""
     dfs = np.arange(1, max_df + 1)
     return int(dfs[np.argmin(np.abs(2 * stats.t.sf(abs(t), dfs) - p))])
+
+
+def plan_marks(plans: pd.DataFrame) -> dict[str, float]:
+    """{method: its GW score} of the GW, paper and description plans (what the score histogram marks)."""
+    return {r.method: r.gw_score for r in plans.itertuples() if r.source in ("gw", "paper", "description")}
+
+
+def paper_units() -> dict:
+    """What the paper's Table 4 implies and what it had: implied (sorted distinct numbers of paired
+    units its t and p give), tasks and task_labels (of its Table 2)."""
+    t4, _ = published.gw_table4()
+    tasks, _ = published.task_numbering("gw")
+    return {"implied": sorted({implied_df(t, p) + 1 for t, p in zip(t4["t"], t4["p"])}),
+            "tasks": len(tasks), "task_labels": int(tasks["n_labels"].sum())}
 
 
 def _spearman(a, b) -> float:
@@ -622,6 +645,7 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
         out.append(claims.Claim("gw", claim, "4 of 4", f"{len(ahead)} of 4", claims.verdict_share(len(ahead), 4),
                                 f"{base}; test-size-weighted means; GW minus {other}: {gaps}"))
     t4, _ = published.gw_table4()
+    units = paper_units()
     task_tests = tests[tests["unit"] == "task"].set_index(["metric", "method_a", "method_b"]) if len(tests) else None
     for metric in ("micro_f1", "per_label_accuracy"):
         row = t4[(t4["metric"] == metric) & (t4["method_a"] == GW_PLAN) & (t4["method_b"] == LLM)].iloc[0]
@@ -637,7 +661,8 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
                                 "held" if ok else "not held",
                                 f"{base}; paired t-test over the {int(r['n'])} tasks (Wilcoxon p = "
                                 f"{r['wilcoxon_p']:.3f}); the paper's t and p imply {implied_df(row['t'], row['p']) + 1} "
-                                "paired units, neither its 9 tasks nor its 45 task-labels"))
+                                f"paired units, neither its {units['tasks']} tasks nor its {units['task_labels']} "
+                                "task-labels"))
     claim = "GW-SMM and Human Knowledge do not differ significantly on any metric (Table 4)"
     keys = [(m, GW_PLAN, HUMAN) for m in PAPER_METRICS]
     if task_tests is None or not all(k in task_tests.index for k in keys):
