@@ -112,3 +112,87 @@ def gw_table4() -> tuple[pd.DataFrame, str]:
 def gw_storage() -> dict:
     """The GW paper's storage statements: model_mb (one BERT model), group_factor (its largest saving)."""
     return dict(_load("gw_merging")["storage"])
+
+
+# ---- the UniMoE paper (unimoe.yaml) ---------------------------------------------------
+UNIMOE_METRICS = ("kappa", "macro_f1", "micro_f1", "per_label_accuracy")
+
+
+def _task_names(numbering: str, numbers, where: str) -> pd.Series:
+    names = task_numbering(numbering)[0].set_index("number")["task"]
+    unknown = sorted(set(int(n) for n in numbers) - set(names.index))
+    if unknown:
+        raise ValueError(f"{where}: task numbers {unknown} are not in the {numbering!r} numbering")
+    return names
+
+
+def _per_task_long(block: dict, numbering: str, where: str) -> pd.DataFrame:
+    """Rows [method, metric, <task numbers...>, (average)] -> long: method, metric, number, task, value."""
+    wide = pd.DataFrame(block["rows"], columns=[str(c) for c in block["columns"]])
+    numbers = [c for c in wide.columns if c.isdigit()]
+    names = _task_names(numbering, numbers, where)
+    long = wide.melt(id_vars=["method", "metric"], value_vars=numbers, var_name="number", value_name="value")
+    long["number"] = long["number"].astype(int)
+    long.insert(2, "task", long["number"].map(names))
+    return long
+
+
+def unimoe_table3() -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(the UniMoE paper's Table 3, long: method, metric, task, number, value, for Individual, MTL, UniMoE
+    and UniMoE-Guided on its Tasks 1-7; the printed 'Average' column: method, metric, value; its source)."""
+    d = _load("unimoe")
+    long = _per_task_long(d["table3"], d["numbering"], "unimoe.yaml table3")
+    individual, _ = individual_scorers()
+    individual = individual[individual["number"] <= 7].melt(id_vars=["task", "number"], value_vars=list(UNIMOE_METRICS),
+                                                             var_name="metric", value_name="value")
+    individual.insert(0, "method", "Individual")
+    long = pd.concat([individual[long.columns], long], ignore_index=True)
+    wide = pd.DataFrame(d["table3"]["rows"], columns=[str(c) for c in d["table3"]["columns"]])
+    average = pd.concat([pd.DataFrame([{"method": "Individual", "metric": m, "value": v}
+                                       for m, v in individual_average_tasks_1_7().items()]),
+                         wide[["method", "metric", "average"]].rename(columns={"average": "value"})],
+                        ignore_index=True)
+    return long, average, d["table3"]["source"]
+
+
+def unimoe_table4() -> tuple[pd.DataFrame, str]:
+    """(the UniMoE paper's Table 4: model, params, disk_mb, relative_size, latency_ms; its source)."""
+    d = _load("unimoe")["table4"]
+    return pd.DataFrame(d["rows"], columns=d["columns"]), d["source"]
+
+
+def unimoe_table5() -> tuple[pd.DataFrame, str]:
+    """(the UniMoE paper's Table 5, long: method, metric, task, number, value, for Individual, MTL and
+    UniMoE-Guided on its held-out Tasks 8-9; its source)."""
+    d = _load("unimoe")
+    long = _per_task_long(d["table5"], d["numbering"], "unimoe.yaml table5")
+    individual, _ = individual_scorers()
+    individual = individual[individual["number"] >= 8].melt(id_vars=["task", "number"], value_vars=list(UNIMOE_METRICS),
+                                                             var_name="metric", value_name="value")
+    individual.insert(0, "method", "Individual")
+    return pd.concat([individual[long.columns], long], ignore_index=True), d["table5"]["source"]
+
+
+def unimoe_forgetting() -> tuple[pd.DataFrame, str]:
+    """(UniMoE-Guided's average on Tasks 1-7 before and after adaptation: metric, before, after; its source)."""
+    d = _load("unimoe")["forgetting"]
+    return pd.DataFrame(d["rows"], columns=d["columns"]), d["source"]
+
+
+def unimoe_structure() -> dict:
+    """The UniMoE paper's parameter counts (encoder, MoE, heads) and its adaptation's trainable share."""
+    return dict(_load("unimoe")["structure"])
+
+
+def unimoe_search_grid() -> dict:
+    """The UniMoE paper's hyper-parameter grid: n_experts, lambda_lb, lambda_kd."""
+    return {k: list(v) for k, v in _load("unimoe")["search"].items() if k != "source"}
+
+
+def unimoe_expert_usage() -> dict:
+    """The shares of expert usage the UniMoE paper's text quotes (Fig. 3): n_experts and examples
+    [(task, number, expert, share), ...] with task names."""
+    d = _load("unimoe")
+    names = _task_names(d["numbering"], [e[0] for e in d["expert_usage"]["examples"]], "unimoe.yaml expert_usage")
+    return {"n_experts": int(d["expert_usage"]["n_experts"]), "source": d["expert_usage"]["source"],
+            "examples": [(names[n], int(n), int(e), float(s)) for n, e, s in d["expert_usage"]["examples"]]}
