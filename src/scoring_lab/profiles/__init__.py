@@ -6,7 +6,7 @@ on the profile's name.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -218,6 +218,82 @@ class GWChapterSettings:
             raise ProfileError("gw: layerwise_steps >= 0, layerwise_lr > 0, layerwise_batch >= 1")
 
 
+MOE_ON = ("tokens", "pooled")
+MOE_SEARCHES = ("sequential", "joint")
+MOE_HELD_OUT = ("carlos_javier_atomic_model", "dry_ice_model")   # the UniMoE paper's Tasks 8-9
+
+
+@dataclass(frozen=True)
+class MultiTaskSettings:
+    """A multi-task scorer and its training (:mod:`scoring_lab.multitask`; the UniMoE paper's, where it says)."""
+
+    use_moe: bool = True
+    n_experts: int = 4
+    moe_on: str = "tokens"               # the paper's text; "pooled": its reference code
+    expert_hidden: int | None = None     # None: the encoder's width d
+    task_dim: int = 32
+    head_hidden: int = 128
+    dropout: float = 0.1
+    lambda_lb: float = 0.01
+    lambda_kd: float = 0.0
+    tau: float = 1.0
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    batch_size: int = 32
+    max_epochs: int = 8
+    patience: int = 3
+
+    def __post_init__(self):
+        if self.moe_on not in MOE_ON:
+            raise ProfileError(f"moe_on must be one of {MOE_ON}, got {self.moe_on!r}")
+        if self.n_experts < 1 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
+            raise ProfileError("multi-task model: n_experts, batch_size, max_epochs and patience must be >= 1")
+        if self.lambda_lb < 0 or self.lambda_kd < 0 or self.tau <= 0 or self.lr <= 0:
+            raise ProfileError("multi-task model: lambda_lb and lambda_kd >= 0, tau and lr > 0")
+
+
+@dataclass(frozen=True)
+class MoEChapterSettings:
+    """The MoE chapter: the multi-task models, the search, the teachers and the adaptation (the UniMoE paper's)."""
+
+    model: MultiTaskSettings = MultiTaskSettings()   # everything the search does not choose
+    trainable_layers: int | None = None  # top encoder layers the multi-task models train (None: all; 0: frozen)
+    held_out: tuple[str, ...] = MOE_HELD_OUT   # tasks kept for adaptation (the paper's Tasks 8-9)
+    n_experts: tuple[int, ...] = (3, 4, 5)        # the search grid (validation)
+    lambda_lb: tuple[float, ...] = (0.005, 0.01, 0.05)
+    lambda_kd: tuple[float, ...] = (0.05, 0.1, 0.3, 0.5)
+    search: str = "joint"                # "joint": every (M, lambda_LB, lambda_KD); "sequential": lambda_KD at
+                                         # UniMoE's best (M, lambda_LB)
+    variant_epochs: int | None = None    # the token-wise / pooled comparison: both capped at this (None: as the model)
+    teacher: dict = field(default_factory=dict)   # {} : the per-task scorers teach; else changes to the train
+                                                  # settings of a teacher fine-tuned per task (e.g. LoRA on a larger model)
+    teacher_folds: int = 0               # 0: in-sample teacher logits (the paper's); k >= 2: out-of-fold ones too
+    rehearsal: float = 0.1               # share of each old task's training responses replayed in adaptation
+    latency_repeats: int = 20            # timed batches per latency figure
+    workers: int = 1                     # processes training the search's models side by side (pooled states only)
+
+    def __post_init__(self):
+        if self.trainable_layers is not None and self.trainable_layers < 0:
+            raise ProfileError(f"moe.trainable_layers must be >= 0 or null, got {self.trainable_layers}")
+        if self.search not in MOE_SEARCHES:
+            raise ProfileError(f"moe.search must be one of {MOE_SEARCHES}, got {self.search!r}")
+        if not self.n_experts or not self.lambda_lb or not self.lambda_kd:
+            raise ProfileError("moe: n_experts, lambda_lb and lambda_kd need at least one value each")
+        if any(m < 1 for m in self.n_experts) or any(x < 0 for x in (*self.lambda_lb, *self.lambda_kd)):
+            raise ProfileError("moe: n_experts >= 1, lambda_lb and lambda_kd >= 0")
+        if self.teacher_folds == 1 or self.teacher_folds < 0:
+            raise ProfileError(f"moe.teacher_folds must be 0 or >= 2, got {self.teacher_folds}")
+        if not 0 < self.rehearsal <= 1:
+            raise ProfileError(f"moe.rehearsal must be in (0, 1], got {self.rehearsal}")
+        if self.variant_epochs is not None and self.variant_epochs < 1 or self.latency_repeats < 1 or self.workers < 1:
+            raise ProfileError("moe: variant_epochs, latency_repeats and workers must be >= 1")
+        unknown = set(self.teacher) - {f.name for f in fields(TrainSettings)}
+        if unknown:
+            raise ProfileError(f"moe.teacher: unknown train setting(s) {sorted(unknown)}")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -226,6 +302,7 @@ class Profile:
     train: TrainSettings = TrainSettings()
     kd: KDSettings = KDSettings()
     gw: GWChapterSettings = GWChapterSettings()
+    moe: MoEChapterSettings = MoEChapterSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
@@ -261,7 +338,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "notes"}
+    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
@@ -283,6 +360,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         train=_section(TrainSettings, train_raw, f"{where}, section train"),
         kd=_kd_section(raw.get("kd"), f"{where}, section kd"),
         gw=_gw_section(raw.get("gw"), f"{where}, section gw"),
+        moe=_moe_section(raw.get("moe"), f"{where}, section moe"),
         notes=dict(raw.get("notes") or {}),
     )
 
@@ -313,6 +391,28 @@ def _gw_section(raw: dict | None, where: str) -> GWChapterSettings:
     return _section(GWChapterSettings, raw, where)
 
 
+def _floats(raw: dict, keys) -> None:
+    for key in keys:
+        if isinstance(raw.get(key), str):
+            raw[key] = float(raw[key])   # YAML reads 5e-3 (no dot) as a string
+
+
+def _moe_section(raw: dict | None, where: str) -> MoEChapterSettings:
+    raw = dict(raw or {})
+    model = dict(raw.get("model") or {})
+    _floats(model, ("lr", "weight_decay", "lambda_lb", "lambda_kd", "tau", "dropout", "warmup_ratio", "grad_clip"))
+    raw["model"] = _section(MultiTaskSettings, model, f"{where}.model")
+    for key in ("held_out", "n_experts", "lambda_lb", "lambda_kd"):
+        if key in raw:
+            raw[key] = tuple(float(x) if key.startswith("lambda") else x for x in raw[key])
+    teacher = dict(raw.get("teacher") or {})
+    _floats(teacher, ("lr",))
+    if teacher.get("lora") is not None:
+        teacher["lora"] = _section(LoraSettings, dict(teacher["lora"]), f"{where}.teacher.lora")
+    raw["teacher"] = teacher
+    return _section(MoEChapterSettings, raw, where)
+
+
 def teacher_settings(profile: Profile) -> TrainSettings:
     """The KD teachers' train settings: the profile's, with ``kd.teacher``'s changes."""
     return replace(profile.train, **profile.kd.teacher)
@@ -331,8 +431,18 @@ def settings_table(profile: Profile, reference: Profile | None = None, section: 
     """
     import pandas as pd
 
-    ours = asdict(getattr(profile, section))
-    ref = asdict(getattr(reference, section)) if reference is not None else {}
+    def flat(obj) -> dict:
+        out = {}
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if is_dataclass(v):
+                out.update({f"{f.name}.{k}": x for k, x in flat(v).items()})
+            else:
+                out[f.name] = asdict(obj)[f.name]
+        return out
+
+    ours = flat(getattr(profile, section))
+    ref = flat(getattr(reference, section)) if reference is not None else {}
     rows = []
     for k, v in ours.items():
         row = {"setting": k, profile.name: "-" if v is None else str(v)}
