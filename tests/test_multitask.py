@@ -1,5 +1,6 @@
 """The multi-task scorer (MTL and UniMoE) over frozen states: training, adaptation, freezing, usage."""
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from scoring_lab import multitask
 from scoring_lab.backbone import TINY_RANDOM, load_backbone
 from scoring_lab.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
-from scoring_lab.frozen_states import StateMaker
+from scoring_lab.frozen_states import FrozenStates, StateMaker
 from scoring_lab.per_task import split_fingerprint
 from scoring_lab.profiles import TrainSettings
 
@@ -43,7 +44,9 @@ def test_training_lowers_the_validation_loss_and_gives_probabilities(data, use_m
     train, val = {n: of(n, "train") for n in NAMES}, {n: of(n, "val") for n in NAMES}
     before = multitask.validation_loss(model, val)
     model, history = multitask.train_multitask(model, train, val, replace(FAST, use_moe=use_moe), progress=False)
-    assert multitask.validation_loss(model, val) < before and len(history) >= 1
+    # a tiny random backbone learns little: what must hold is that the best epoch's weights come back
+    assert len(history) >= 1
+    assert multitask.validation_loss(model, val) == pytest.approx(min(before, history["val_loss"].min()), abs=1e-6)
     p = multitask.predict_proba(model, of(NAMES[0], "test").states, NAMES[0])
     assert p.shape == (len(tasks[NAMES[0]].test), tasks[NAMES[0]].n_labels) and ((p >= 0) & (p <= 1)).all()
     if use_moe:
@@ -81,3 +84,47 @@ def test_distillation_without_teacher_logits_fails_loudly(data):
     model, history = multitask.train_multitask(model, {NAMES[0]: d}, {NAMES[0]: of(NAMES[0], "val")},
                                                replace(FAST, lambda_kd=0.5, max_epochs=1), progress=False)
     assert len(history) == 1
+
+
+def _separable(n, d=8, seed=0):
+    """Pooled states whose two labels are the signs of the first two coordinates."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0], axis=1).astype(int)
+    states = FrozenStates(2, np.arange(n + 1), values=x)
+    return multitask.TaskData(states, y, np.array([f"r{seed}-{i}" for i in range(n)]))
+
+
+@pytest.mark.parametrize("use_moe", [True, False])
+def test_a_model_over_precomputed_states_learns_a_separable_rule_in_a_worker_job(use_moe):
+    config = SimpleNamespace(hidden_size=8, num_hidden_layers=2)
+    settings = replace(FAST, use_moe=use_moe, lr=1e-2, max_epochs=15, patience=15, batch_size=32)
+    train, val = {"a": _separable(400, seed=1)}, {"a": _separable(200, seed=2)}
+    state, history, seconds = multitask.train_job(settings, config, {"a": 2}, train, val, seed=0, threads=1)
+    assert history["val_loss"].min() < 0.35 < history["val_loss"].iloc[0] + 0.3 and seconds > 0
+    assert not any(k.startswith("encoder.") for k in state) and any(k.startswith("heads.") for k in state)
+    model = multitask.MultiTaskModel(multitask.StatesInput(config), 2, {"a": 2}, settings)
+    model.load_state_dict(state)
+    p = multitask.predict_proba(model, val["a"].states, "a")
+    assert ((p >= 0.5).astype(int) == val["a"].labels).mean() > 0.85
+
+
+def test_pooled_states_give_the_same_outputs_as_the_full_states_for_a_frozen_encoder(data, tmp_path):
+    tasks, of = data
+    b = load_backbone(TINY_RANDOM)
+    full = StateMaker(PARTIAL, 0, ArtifactCache(tmp_path), progress=False, layer=b.n_layers)
+    s = tasks[NAMES[0]].test
+    states = full.states(s, split_fingerprint(s))
+    pooled = multitask.pooled_states(states)
+    assert len(pooled) == len(states) and (pooled.lengths == 1).all()
+    np.testing.assert_allclose(pooled.values[1], states.values[states.offsets[1]:states.offsets[2]].mean(axis=0),
+                               rtol=1e-6)
+    for settings in (replace(FAST, moe_on="pooled"), replace(FAST, use_moe=False)):
+        torch.manual_seed(0)
+        model = multitask.MultiTaskModel(multitask.StatesInput(b.model.config), b.n_layers,
+                                         {NAMES[0]: tasks[NAMES[0]].n_labels}, settings)
+        np.testing.assert_allclose(multitask.predict_proba(model, pooled, NAMES[0]),
+                                   multitask.predict_proba(model, states, NAMES[0]), atol=1e-6)
+        deployed = multitask.deployable(model, b.model)
+        np.testing.assert_allclose(multitask.predict_texts(deployed, b.tokenizer, s.texts, NAMES[0], 48),
+                                   multitask.predict_proba(model, states, NAMES[0]), atol=1e-5)
