@@ -15,7 +15,7 @@ from real_data_fixtures import SHAPES, write_shape
 from scoring_lab.chapters import chapter_sources, execute_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "90_claims", "91_reproducibility")
+CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "04_moe", "90_claims", "91_reproducibility")
 
 
 def test_every_chapter_is_held_to_the_real_data_check():
@@ -130,3 +130,29 @@ def test_gw_chapter_plans_merges_and_scores_any_source(shape_run):
     claims = pd.read_csv(results / "gw" / "claims.csv")
     assert (claims["paper"] == "gw").all()
     assert (claims[claims["claim"].str.contains("Human Knowledge|GPT-o1")]["verdict"] == "not tested").all()
+
+
+def test_moe_chapter_trains_adapts_and_scores_a_multilabel_source_and_skips_a_multiclass_one(shape_run):
+    shape, results, executed, errors = shape_run
+    assert "04_moe" not in errors
+    kind, names = SHAPES[shape][3], SHAPES[shape][4]
+    if kind == "multiclass":     # a multi-label method: the chapter says why it is skipped, and claims nothing
+        text = nbformat.read(executed["04_moe"], as_version=4)
+        shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in text.cells for o in c.get("outputs", []))
+        assert "multi-class scores" in shown
+        assert pd.read_csv(results / "moe" / "claims.csv").empty
+        return
+    # the paper's held-out tasks are absent: the source's last task is held out, the others train
+    table3 = pd.read_csv(results / "moe" / "table3.csv")
+    assert set(table3["method"]) == {"Individual", "MTL", "UniMoE", "UniMoE-Guided"}
+    assert set(table3["task"]) == {*names[:-1], "average"}
+    general = pd.read_csv(results / "moe" / "generalization.csv")
+    assert set(general["task"]) == {names[-1]} and set(general["method"]) == {"Individual", "MTL", "UniMoE-Guided"}
+    for name, columns in {"search": ["method", "n_experts", "lambda_lb", "lambda_kd", "val_kappa"],
+                          "resources": ["model", "params", "disk_mb", "latency_ms_batch1", "latency_ms_batch32"],
+                          "forgetting": ["metric", "before", "after"]}.items():
+        assert columns == list(pd.read_csv(results / "moe" / f"{name}.csv").columns[:len(columns)])
+    usage = pd.read_csv(results / "moe" / "expert_usage.csv", index_col=0)
+    assert list(usage.index) == names[:-1]
+    claims = pd.read_csv(results / "moe" / "claims.csv")
+    assert len(claims) >= 10 and (claims["paper"] == "moe").all()

@@ -246,13 +246,7 @@ def _finish_page(path: Path, chapter: str, root: Path | None) -> None:
 
 
 # ----------------------------------------------------------------------------- timing
-def device_description() -> str:
-    """What the chapter ran on: the GPU's name, or ``cpu (N threads)``."""
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+from .deploy import device_description  # noqa: E402,F401 (re-exported)
 
 
 def record_timing(row: dict, path: str | Path) -> pd.DataFrame:

@@ -148,6 +148,15 @@ def onnx_max_difference(student: Student, path, texts: Sequence[str], batch_size
 
 
 # ----------------------------------------------------------------------------- latency
+def device_description() -> str:
+    """What the chapter ran on: the GPU's name, or ``cpu (N threads)``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def latency_per_response(predict: Callable, inputs: Sequence, batch_size: int, repeats: int = 20,
                          warmup: int = 3) -> dict:
     """Median seconds per response of ``predict(batch)``, timed with ``time.perf_counter`` on

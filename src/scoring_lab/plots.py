@@ -172,3 +172,44 @@ def score_distribution(scores, marks: dict[str, float], title: str, xlabel: str)
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def expert_usage_heatmap(usage: pd.DataFrame, families: dict[str, str] | None = None,
+                         title: str = "Share of gate weight per expert (test split)"):
+    """Heatmap of a (tasks x experts) usage table (rows sum to 1); with ``families``, each row's label
+    names its task's planted family."""
+    shown = usage.copy()
+    if families:
+        shown.index = [f"{t} ({families[t]})" if t in families else t for t in shown.index]
+    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * shown.shape[1], 1.0 + 0.5 * shown.shape[0]))
+    sns.heatmap(shown, annot=True, fmt=".1%", vmin=0, vmax=max(0.5, float(shown.to_numpy().max())), cmap="mako_r",
+                cbar_kws={"label": "mean gate weight"}, ax=ax, linewidths=0.5, linecolor="white")
+    ax.axvline(0, color="white")
+    ax.set_title(title)
+    ax.set_xlabel(f"expert (uniform use: {1 / shown.shape[1]:.1%} each)")
+    ax.set_ylabel("task (planted family)" if families else "task")
+    fig.tight_layout()
+    return fig
+
+
+def method_averages(table: pd.DataFrame, title: str = "Average over the training tasks (test split)"):
+    """Grouped bars: one group per metric, one bar per method and source (``table``: metric, method,
+    ours, paper; the paper's bars hatched)."""
+    long = pd.concat([table.assign(value=table["ours"], source="this book"),
+                      table.assign(value=table["paper"], source="paper (published)")]).dropna(subset=["value"])
+    long["bar"] = long["method"] + " · " + long["source"]
+    fig, axes = plt.subplots(1, long["metric"].nunique(), figsize=(13, 3.8), sharey=False)
+    for ax, (metric, part) in zip(axes, long.groupby("metric", sort=False)):
+        sns.barplot(data=part, x="method", y="value", hue="source", ax=ax)
+        low = max(0.0, float(part["value"].min()) - 0.1)
+        ax.set_ylim(low, 1.0)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_xlabel("")
+        ax.set_ylabel("score" if ax is axes[0] else "")
+        ax.tick_params(axis="x", rotation=35)
+        if ax is not axes[-1]:
+            ax.get_legend().remove()
+    axes[-1].legend(title="", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

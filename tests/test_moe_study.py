@@ -1,0 +1,192 @@
+"""The MoE chapter's study: its helpers against hand-computed values, and the protocol end to end on the
+smoke profile (tiny backbone, tiny benchmark): the search chooses on validation, the tables have the
+paper's shape, adaptation leaves every old part bit-identical, and the claims come from the results."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scoring_lab import claims, moe_study, published
+from scoring_lab.profiles import load_profile
+from scoring_lab.run import setup
+
+
+def test_logits_invert_probabilities_and_clip_the_extremes():
+    p = np.array([[0.5, 0.880797, 0.0, 1.0]])
+    z = moe_study.logits_of(p)
+    assert z[0, 0] == pytest.approx(0.0) and z[0, 1] == pytest.approx(2.0, abs=1e-5)
+    assert z[0, 2] == pytest.approx(-np.log(1e6 - 1), rel=1e-4) and np.isfinite(z).all()
+
+
+def test_folds_cover_every_row_once_and_rehearsal_is_a_seeded_share():
+    folds = moe_study.label_folds(10, 3, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(10)) and [len(f) for f in folds] == [4, 3, 3]
+    with pytest.raises(ValueError, match="2 <= k <= 10"):
+        moe_study.label_folds(10, 1, seed=0)
+    rows = moe_study.rehearsal_rows(95, 0.1, seed=3)
+    assert len(rows) == 10 and len(set(rows)) == 10 and (np.diff(rows) > 0).all()
+    assert rows.tolist() == moe_study.rehearsal_rows(95, 0.1, seed=3).tolist()
+    assert rows.tolist() != moe_study.rehearsal_rows(95, 0.1, seed=4).tolist()
+
+
+def test_specialisation_sees_families_that_route_alike():
+    usage = pd.DataFrame([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]], index=list("abcd"))
+    fam = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    out = moe_study.usage_specialisation(usage, fam, permutations=500, seed=0)
+    assert out["same_family_pairs"] == 2 and out["pairs"] == 6
+    assert out["within_family_js"] < out["between_family_js"]
+    # of the 3 ways to pair four tasks, only the true one is this close: p near 1/3
+    assert out["p_value"] == pytest.approx(1 / 3, abs=0.06)
+    alike = moe_study.usage_specialisation(usage, {"a": "x", "c": "x", "b": "y", "d": "y"}, permutations=200)
+    assert alike["within_family_js"] > alike["between_family_js"]
+
+
+def test_the_papers_tables_keep_its_numbers_and_averages():
+    table, source = moe_study.paper_table3()
+    assert "Table 3" in source and set(table["method"]) == set(moe_study.METHODS)
+    avg = table[table["task"] == "average"].set_index("method")
+    assert avg.loc["UniMoE-Guided", "kappa"] == pytest.approx(0.6555)
+    per_task = table[table["task"] != "average"].groupby("method")["kappa"].mean()
+    assert per_task["MTL"] == pytest.approx(avg.loc["MTL", "kappa"], abs=1e-4)   # printed averages are means
+    assert table.loc[(table["method"] == "UniMoE") & (table["task"] == "gas_filled_balloons"), "kappa"].item() \
+        == pytest.approx(0.9091)                                                   # its Task 3
+    t5, _ = published.unimoe_table5()
+    assert t5.loc[(t5["method"] == "MTL") & (t5["task"] == "dry_ice_model") & (t5["metric"] == "kappa"),
+                  "value"].item() == pytest.approx(0.2221)                        # its Task 9
+    assert published.unimoe_expert_usage()["examples"][0][:3] == ("breaking_down_hydrogen_peroxide", 2, 2)
+
+
+def _table3(values: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    for method, k in values.items():
+        for task in ("a", "b"):
+            rows.append({"method": method, "task": task, "kappa": k, "macro_f1": k + 0.1, "micro_f1": k + 0.2,
+                         "per_label_accuracy": k + 0.25, "exact_match": k, "n_test": 10})
+        rows.append({"method": method, "task": "average", "kappa": k, "macro_f1": k + 0.1, "micro_f1": k + 0.2,
+                     "per_label_accuracy": k + 0.25, "exact_match": k, "n_test": 20})
+    return pd.DataFrame(rows)
+
+
+def test_table3_beside_the_paper_and_in_its_layout():
+    t3 = _table3({"Individual": 0.7, "MTL": 0.5, "UniMoE": 0.55, "UniMoE-Guided": 0.6})
+    versus = moe_study.table3_vs_paper(t3)
+    row = versus[(versus["metric"] == "kappa") & (versus["method"] == "MTL")].iloc[0]
+    assert row["ours"] == pytest.approx(0.5) and row["paper"] == pytest.approx(0.5559)
+    assert list(versus["metric"].unique()) == list(moe_study.METRICS)
+    wide = moe_study.wide_table(t3, ["a", "b"], {"a": 1, "b": 2})
+    assert list(wide.columns) == ["metric", "method", "1: a", "2: b", "average"] and len(wide) == 16
+
+
+@pytest.fixture(scope="module")
+def smoke_study():
+    run = setup("moe", "smoke")
+    profile = run.profile
+    study = moe_study.MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
+    return study
+
+
+def test_the_held_out_tasks_are_the_profiles_or_another_sources_last_and_never_half_there():
+    run = setup("moe", "smoke")
+    tasks = run.tasks
+    assert moe_study.held_out_tasks(tasks, ("carlos_javier_atomic_model", "dry_ice_model")) == \
+        ["carlos_javier_atomic_model", "dry_ice_model"]
+    assert moe_study.held_out_tasks(tasks, ("no_such_task",)) == [list(tasks)[-1]]
+    with pytest.raises(KeyError, match="moe.held_out names task"):
+        moe_study.held_out_tasks(tasks, ("dry_ice_model", "no_such_task"))
+    assert moe_study.applies(tasks)
+    one = {"natural_sugar": tasks["natural_sugar"]}
+    assert not moe_study.applies(one) and "at least two tasks" in moe_study.applies(one).reason
+    with pytest.raises(ValueError, match="at least two tasks"):
+        moe_study.MoEStudy(one, {}, run.profile, run.cache)
+
+
+def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_study):
+    study = smoke_study
+    assert study.new == ["carlos_javier_atomic_model", "dry_ice_model"] and len(study.old) == 7
+    search = study.search()
+    assert set(search["method"]) == {"UniMoE", "UniMoE-Guided"}
+    assert search.groupby("method")["chosen"].sum().tolist() == [1, 1]
+    assert (search.loc[search["method"] == "UniMoE-Guided", "lambda_kd"] > 0).all()
+    t3 = study.table3()
+    assert list(t3.columns[:6]) == ["method", "task", "kappa", "macro_f1", "micro_f1", "per_label_accuracy"]
+    assert t3.groupby("method").size().to_dict() == {m: 8 for m in moe_study.METHODS}
+    avg = t3[(t3["method"] == "MTL") & (t3["task"] == "average")].iloc[0]
+    per_task = t3[(t3["method"] == "MTL") & (t3["task"] != "average")]
+    assert avg["kappa"] == pytest.approx(per_task["kappa"].mean())
+    usage = study.expert_usage()
+    assert usage.shape == (7, study.model("UniMoE-Guided").settings.n_experts)
+    np.testing.assert_allclose(usage.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_kd_targets_are_the_teachers_logits_joined_by_response_id(smoke_study):
+    study = smoke_study
+    task = study.old[0]
+    settings = replace(study.settings.model, lambda_kd=0.5)
+    data = study.task_data(task, "train", settings, moe_study.IN_SAMPLE)
+    proba = study.scorers[task].predict_proba(study.tasks[task].train)
+    np.testing.assert_allclose(data.teacher, moe_study.logits_of(proba), atol=1e-4)
+    rows = np.array([3, 0, 5])
+    sub = study.task_data(task, "train", settings, moe_study.IN_SAMPLE, rows)
+    np.testing.assert_allclose(sub.teacher, data.teacher[rows], atol=1e-6)
+    assert sub.ids.tolist() == study.tasks[task].train.ids[rows].tolist()
+
+
+def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_identical(smoke_study):
+    study = smoke_study
+    for method in ("MTL", "UniMoE-Guided"):
+        base, adapted = study.model(method).model, study.adapted(method).model
+        assert adapted.heads.names == study.old + study.new
+        before = dict(base.named_parameters())
+        for name, p in adapted.named_parameters():
+            if name.startswith("heads.heads.") and int(name.split(".")[2]) >= len(study.old):
+                continue    # the new tasks' heads
+            if method != "MTL" and name.startswith("moe."):
+                continue    # UniMoE-Guided adapts its MoE block
+            assert torch.equal(p, before[name]), f"{method}: {name} changed"
+    share = study.trainable_share().set_index("method")
+    assert 0 < share.loc["MTL", "share"] < share.loc["UniMoE-Guided", "share"] < 1
+    g = study.generalization()
+    assert set(g["task"]) == set(study.new) and set(g["method"]) == {"Individual", "MTL", "UniMoE-Guided"}
+    f = study.forgetting()
+    assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(moe_study.METRICS)
+
+
+def test_resources_variants_and_claims_come_from_the_results(smoke_study):
+    study = smoke_study
+    res = study.resources()
+    assert list(res.columns[:5]) == ["model", "params", "disk_mb", "latency_ms_batch1", "latency_ms_batch32"]
+    by = res.set_index("model")
+    individual = [m for m in by.index if m.startswith("Individual")][0]
+    assert by.loc[individual, "params"] > 6 * by.loc["MTL", "params"] and by.loc["UniMoE-Guided", "relative_size"] == 1
+    assert (res["latency_ms_batch1"] > 0).all() and (res["disk_mb"] > 0).all()
+    v = study.variants()
+    assert set(v["variant"]) == {"tokens", "pooled", "out-of-fold"}      # smoke sets teacher_folds
+    assert (v.loc[v["variant"] != "out-of-fold", "max_epochs"] == study.settings.variant_epochs).all()
+    t3, g, f, usage = study.table3(), study.generalization(), study.forgetting(), study.expert_usage()
+    out = moe_study.moe_claims(study, t3, res, g, f, usage)
+    table = claims.claims_table(out)
+    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) >= 10
+    assert (table["paper"] == "moe").all()
+    text = moe_study.summary_text(study, t3, usage, moe_study.usage_specialisation(usage, study.families()), res, g,
+                                  f, v)
+    k = t3[(t3["method"] == "MTL") & (t3["task"] == "average")]["kappa"].item()
+    assert f"MTL {k:.3f}" in text
+
+
+def test_the_profiles_moe_sections_load_and_reject_bad_values():
+    from scoring_lab.profiles import ProfileError, MoEChapterSettings, MultiTaskSettings
+
+    d, p = load_profile("default").moe, load_profile("paper").moe
+    assert d.trainable_layers == 0 and d.model.moe_on == "pooled" and d.search == "sequential"
+    assert p.trainable_layers is None and p.model.moe_on == "tokens" and p.search == "joint"
+    assert p.teacher["lora"].r == 32 and p.n_experts == (3, 4, 5) and p.lambda_kd == (0.05, 0.1, 0.3, 0.5)
+    with pytest.raises(ProfileError, match="moe.teacher_folds"):
+        MoEChapterSettings(teacher_folds=1)
+    with pytest.raises(ProfileError, match="moe_on"):
+        MultiTaskSettings(moe_on="experts")
+    with pytest.raises(ProfileError, match="unknown train setting"):
+        MoEChapterSettings(teacher={"learning_rate": 1})
