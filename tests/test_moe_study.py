@@ -175,6 +175,10 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study):
                                   f, v)
     k = t3[(t3["method"] == "MTL") & (t3["task"] == "average")]["kappa"].item()
     assert f"MTL {k:.3f}" in text
+    fit = study.teacher_fit()
+    assert set(fit["split"]) == {"train", "val"} and fit["per_label_accuracy"].between(0, 1).all()
+    words = moe_study.teacher_text(study, fit)
+    assert f"{fit[fit['split'] == 'train']['per_label_accuracy'].mean():.3f}" in words and "teacher_folds" in words
 
 
 def test_the_profiles_moe_sections_load_and_reject_bad_values():
@@ -190,3 +194,26 @@ def test_the_profiles_moe_sections_load_and_reject_bad_values():
         MultiTaskSettings(moe_on="experts")
     with pytest.raises(ProfileError, match="unknown train setting"):
         MoEChapterSettings(teacher={"learning_rate": 1})
+
+
+def test_the_paper_profiles_path_fine_tunes_the_whole_encoder_with_token_wise_experts(tmp_path):
+    """What `paper` runs (on a GPU), on the tiny backbone: no frozen states, experts on every token,
+    the encoder's own weights trained and saved with the model."""
+    run = setup("moe", "smoke")
+    moe = replace(run.profile.moe, trainable_layers=None, model=replace(run.profile.moe.model, moe_on="tokens"),
+                  teacher_folds=0)
+    profile = replace(run.profile, moe=moe)
+    study = moe_study.MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
+    assert study.layer == 0 and not study.frozen_encoder
+    assert not study.reads_pooled(moe.model) and study.states(study.old[0], "train").layer == 0   # token ids
+    fitted = study.fit("UniMoE", replace(moe.model, n_experts=2, max_epochs=1))
+    before = dict(study.backbone.model.named_parameters())
+    changed = [n for n, p in fitted.model.encoder.named_parameters() if not torch.equal(p.cpu(), before[n].cpu())]
+    assert changed, "the encoder did not train"
+    reloaded = study._cached("UniMoE", fitted.settings, study.old, study._inputs("UniMoE", fitted.settings, study.old,
+                                                                                None), lambda: None)
+    assert reloaded.from_cache
+    for name, p in fitted.model.named_parameters():
+        assert torch.equal(p, dict(reloaded.model.named_parameters())[name]), name
+    p = study.proba(fitted, study.old[0], "test")
+    assert p.shape == (len(study.tasks[study.old[0]].test), study.tasks[study.old[0]].n_labels)

@@ -46,6 +46,7 @@ def test_a_wall_clock_claim_may_differ_but_no_other_claim(tmp_path):
 
 def test_wall_clock_columns():
     assert is_wall_clock("seconds_per_epoch") and is_wall_clock("train_seconds") and is_wall_clock("device")
+    assert is_wall_clock("latency_ms_batch32")
     assert not is_wall_clock("micro_f1") and not is_wall_clock("epochs_run")
 
 

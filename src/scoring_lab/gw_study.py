@@ -27,6 +27,7 @@ from .data.task import Split, Task, concat_splits
 from .merged_models import OWN, Merge, MergeEvaluator
 from .metrics import per_label_accuracy, per_label_f1, weighted_mean
 from .per_task import TrainedScorer, main_metric, metric_columns, report, split_fingerprint, task_kind
+from .study_steps import TimedSteps
 from .profiles import Profile
 
 DISTANCE_KIND = "gw-distances"
@@ -58,7 +59,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()[:32]
 
 
-class GWStudy:
+class GWStudy(TimedSteps):
     """The GW-SMM protocol on ``tasks`` and their per-task ``scorers`` (``run.scorers()``)."""
 
     def __init__(self, tasks: dict[str, Task], scorers: dict[str, TrainedScorer], profile: Profile,
@@ -75,17 +76,7 @@ class GWStudy:
         self.solver_seconds: list[dict] = []    # each GW matrix: step, method, responses, workers, seconds to solve
         self._memo: dict = {}
 
-    def _timed(self, step: str, make):
-        """``make()``, its seconds added to ``timing[step]`` (a cached step costs what loading it does)."""
-        t0 = time.perf_counter()
-        value = make()
-        self.timing[step] = self.timing.get(step, 0.0) + time.perf_counter() - t0
-        return value
 
-    def _once(self, key, make):
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
 
     # ---- features and distances ------------------------------------------------------
     @property

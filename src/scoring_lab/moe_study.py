@@ -31,18 +31,23 @@ from . import claims, moe, multitask, published
 from .backbone import load_backbone
 from .cache import ArtifactCache, code_version, stable_hash
 from .data.kd_sets import Applicability
-from .data.task import Split, Task
+from .data.task import Task
 from .deploy import device_description, latency_per_response
 from .frozen_states import STATES_KIND, FrozenStates, StateMaker, first_trainable_layer, states_inputs
 from .kd_teachers import without_responses
 from .merged_models import OWN, Merge, MergeEvaluator
 from .multitask import MultiTaskModel, TaskData
+from .metrics import multilabel_report
 from .per_task import TrainedScorer, get_scorer, get_scorers, report, split_fingerprint, task_fingerprint
+from .study_steps import TimedSteps
 from .profiles import MultiTaskSettings, Profile
+from .reproduce import WALL_CLOCK_NOTE
 
 MODEL_KIND = "multitask-model"
 RESOURCES_KIND = "moe-resources"
 PROBA_KIND = "multitask-proba"
+REPORT_KIND = "multitask-report"
+USAGE_KIND = "expert-usage"
 INDIVIDUAL, MTL, UNIMOE, GUIDED = "Individual", "MTL", "UniMoE", "UniMoE-Guided"
 METHODS = (INDIVIDUAL, MTL, UNIMOE, GUIDED)
 METRICS = published.UNIMOE_METRICS
@@ -142,7 +147,7 @@ def held_out_tasks(tasks: dict[str, Task], named: tuple[str, ...]) -> list[str]:
     return present if present else [list(tasks)[-1]]
 
 
-class MoEStudy:
+class MoEStudy(TimedSteps):
     """The UniMoE protocol on ``tasks`` and their per-task ``scorers`` (``run.scorers()``)."""
 
     def __init__(self, tasks: dict[str, Task], scorers: dict[str, TrainedScorer], profile: Profile,
@@ -171,18 +176,7 @@ class MoEStudy:
         self.timing: dict[str, float] = {}
         self._memo: dict = {}
 
-    # ---- bookkeeping -----------------------------------------------------------------
-    def _timed(self, step: str, make):
-        t0 = time.perf_counter()
-        value = make()
-        self.timing[step] = self.timing.get(step, 0.0) + time.perf_counter() - t0
-        return value
-
-    def _once(self, key, make):
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
-
+    # ---- the encoder and its states -------------------------------------------------
     @property
     def frozen_encoder(self) -> bool:
         return self.layer >= self.backbone.n_layers
@@ -347,14 +341,29 @@ class MoEStudy:
         teacher, inputs, data = self._plan(name, settings, teacher)
 
         def train():
-            model = self.build(settings, self.old)
             tr, va = data()
+            if self.reads_pooled(settings):   # as in a worker of fit_many: one thread, the same numbers
+                return self._job_here(settings, tr, va)
+            model = self.build(settings, self.old)
             t0 = time.perf_counter()
             model, history = multitask.train_multitask(model, tr, va, settings, self.seed, progress=self.progress)
             return model, history, time.perf_counter() - t0
 
         return self._once(("fit", stable_hash(inputs)), lambda: self._timed(
             f"training ({name})", lambda: self._cached(name, settings, self.old, inputs, train)))
+
+    def _job_here(self, settings: MultiTaskSettings, train: dict, val: dict):
+        """:func:`multitask.train_job` in this process, on one thread as in a worker: (model, history, seconds)."""
+        threads = torch.get_num_threads()
+        try:
+            state, history, seconds = multitask.train_job(settings, self.backbone.model.config,
+                                                          {t: self.tasks[t].n_labels for t in train}, train, val,
+                                                          self.seed, threads=1)
+        finally:
+            torch.set_num_threads(threads)
+        model = self.build(settings, list(train))
+        model.load_state_dict(state, strict=False)
+        return model, history, seconds
 
     def fit_many(self, jobs: list[tuple[str, MultiTaskSettings]]) -> list[FittedModel]:
         """:meth:`fit` of every (name, settings); those not cached that read pooled states train side by side
@@ -398,23 +407,32 @@ class MoEStudy:
         return self._once(("proba", fitted.key, task, split), lambda: self.cache.get_or_compute(
             PROBA_KIND, inputs, produce, lambda art: np.load(art.file("proba.npy")))[0])
 
+    def _report(self, who: str, task: str, split: str, proba) -> dict:
+        """The metrics of ``proba()`` ((n, L)) at threshold 0.5 on a split of ``task``, cached by ``who`` made
+        them (a model's or a scorer's key) and the split's content."""
+        s = self.tasks[task].splits()[split]
+        inputs = {"who": who, "task": task, "split": split_fingerprint(s), "threshold": THRESHOLD,
+                  "code": code_version(report, multilabel_report)}
+
+        def produce(folder: Path):
+            r = report(self.tasks[task], (proba() >= THRESHOLD).astype(int), split)
+            (folder / "report.json").write_text(json.dumps(r))
+
+        return self._once(("report", who, task, split), lambda: self.cache.get_or_compute(
+            REPORT_KIND, inputs, produce, lambda art: json.loads(art.file("report.json").read_text()))[0])
+
     def evaluate(self, fitted: FittedModel, tasks: list[str] | None = None, split: str = "test",
                  method: str | None = None) -> pd.DataFrame:
         """Per task: kappa, macro_f1, micro_f1, per_label_accuracy, exact_match, n_test at threshold 0.5."""
-        rows = []
-        for t in tasks or fitted.tasks:
-            r = report(self.tasks[t], (self.proba(fitted, t, split) >= THRESHOLD).astype(int), split)
-            rows.append({"method": method or fitted.name, "task": t, **r})
-        return pd.DataFrame(rows)
+        return pd.DataFrame([{"method": method or fitted.name, "task": t,
+                              **self._report(fitted.key, t, split, lambda t=t: self.proba(fitted, t, split))}
+                             for t in tasks or fitted.tasks])
 
     def individual(self, tasks: list[str], split: str = "test") -> pd.DataFrame:
         """The per-task scorers' metrics (the paper's 'Individual')."""
-        rows = []
-        for t in tasks:
-            s = self.tasks[t].splits()[split]
-            pred = (self.scorers[t].predict_proba(s) >= THRESHOLD).astype(int)
-            rows.append({"method": INDIVIDUAL, "task": t, **report(self.tasks[t], pred, split)})
-        return pd.DataFrame(rows)
+        return pd.DataFrame([{"method": INDIVIDUAL, "task": t, **self._report(
+            self.scorers[t].key, t, split, lambda t=t: self.scorers[t].predict_proba(self.tasks[t].splits()[split]))}
+            for t in tasks])
 
     def validation_scores(self, fitted: FittedModel) -> dict:
         """The mean validation metrics over the training tasks and the best validation loss."""
@@ -530,10 +548,20 @@ class MoEStudy:
 
     # ---- expert usage (Fig. 3) -------------------------------------------------------
     def expert_usage(self, fitted: FittedModel | None = None, split: str = "test") -> pd.DataFrame:
-        """(tasks x experts) the mean gate weight of each expert over each task's ``split`` responses."""
+        """(tasks x experts) the mean gate weight of each expert over each task's ``split`` responses
+        (cached by model and split content)."""
         f = fitted or self.model(GUIDED)
-        rows = {t: multitask.expert_usage(f.model, self.states(t, split, self.reads_pooled(f.settings)), t)
-                for t in f.tasks}
+
+        def usage(t: str) -> np.ndarray:
+            inputs = {"model": f.key, "task": t, "split": split_fingerprint(self.tasks[t].splits()[split]),
+                      "code": code_version(multitask)}
+
+            def produce(folder: Path):
+                np.save(folder / "usage.npy", multitask.expert_usage(
+                    f.model, self.states(t, split, self.reads_pooled(f.settings)), t))
+            return self.cache.get_or_compute(USAGE_KIND, inputs, produce, lambda a: np.load(a.file("usage.npy")))[0]
+
+        rows = {t: usage(t) for t in f.tasks}
         table = pd.DataFrame(rows).T
         table.columns = [f"expert {j + 1}" for j in range(table.shape[1])]
         table.index.name = "task"
@@ -776,7 +804,7 @@ def moe_claims(study: MoEStudy, table3: pd.DataFrame, resources: pd.DataFrame, g
     out.append(claims.Claim("moe", "The MoE block adds little latency over MTL (14 vs 13 ms per response)",
                             f"{t4[GUIDED]['latency_ms'] / t4[MTL]['latency_ms']:.2f}x", f"{lat:.2f}x (batch 1, this CPU)",
                             "held" if lat <= 1.25 else "partly" if lat <= 1.5 else "not held",
-                            "held within 1.25x, partly within 1.5x"))
+                            f"{WALL_CLOCK_NOTE}: held within 1.25x, partly within 1.5x"))
     if study.settings.teacher:
         teach = [i for i in res.index if i.startswith("Teacher")][0]
         r = float(res.loc[teach, "disk_mb"] / res.loc[GUIDED, "disk_mb"])
@@ -871,6 +899,34 @@ def paper_figures() -> dict:
             "table4": t4.set_index("model").to_dict("index"),
             "forgetting": forget.set_index("metric").to_dict("index"),
             "usage": published.unimoe_expert_usage()}
+
+
+def teacher_text(study: MoEStudy, teacher_fit: pd.DataFrame) -> str:
+    """What the teachers' logits are on this run, from their fit on training and validation responses."""
+    fit = teacher_fit.groupby("split")[["per_label_accuracy", "confidence"]].mean()
+    tr, va = fit.loc["train"], fit.loc["val"]
+    if study.settings.teacher:
+        who = (f"Here each task's teacher is {study.teacher_settings.backbone}, fine-tuned on that task "
+               f"({'with LoRA' if study.teacher_settings.lora else 'whole'}).")
+    else:
+        who = ("Here the teachers are the per-task scorers: the same backbone as the student. That does not make "
+               "them redundant: they fine-tuned layers the multi-task models keep frozen"
+               if study.frozen_encoder else "Here the teachers are the per-task scorers: the same backbone as "
+               "the student, each trained on one task only")
+        who += ", so their soft labels can carry what the student cannot compute itself (Individual in Table 3 " \
+               "below is the teachers' own test score)."
+    gap = tr["per_label_accuracy"] - va["per_label_accuracy"]
+    return (f"{who} Their logits on the training responses are in-sample (the paper's public code computes its "
+            f"teacher probabilities on its training split too): on the responses they trained on they agree with the labels on "
+            f"{tr['per_label_accuracy']:.3f} of the rubric dimensions, on validation responses they never saw on "
+            f"{va['per_label_accuracy']:.3f} ({gap:+.3f}), with a mean confidence |2p - 1| of "
+            f"{tr['confidence']:.2f} against {va['confidence']:.2f}. "
+            + ("So the in-sample logits are only a little closer to the labels than held-out ones would be. "
+               if gap < 0.05 else "So the in-sample logits mostly hand the labels back, softened. ")
+            + "Out-of-fold logits (each response scored by its task's teacher retrained without it) would carry the "
+              f"teachers' errors on unseen responses instead; they are one setting away (`moe.teacher_folds`"
+              f"{', ' + str(study.settings.teacher_folds) + ' on this profile, in the comparison below' if study.settings.teacher_folds else ''}), "
+              "at k fine-tunes of every teacher.")
 
 
 def cut_text(study: MoEStudy, table3: pd.DataFrame) -> str:

@@ -177,17 +177,17 @@ def score_distribution(scores, marks: dict[str, float], title: str, xlabel: str)
 def expert_usage_heatmap(usage: pd.DataFrame, families: dict[str, str] | None = None,
                          title: str = "Share of gate weight per expert (test split)"):
     """Heatmap of a (tasks x experts) usage table (rows sum to 1); with ``families``, each row's label
-    names its task's planted family."""
+    names its task's planted family on a second line."""
     shown = usage.copy()
     if families:
-        shown.index = [f"{t} ({families[t]})" if t in families else t for t in shown.index]
-    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * shown.shape[1], 1.0 + 0.5 * shown.shape[0]))
+        shown.index = [f"{t}\n({families[t].replace('_', ' ')})" if t in families else t for t in shown.index]
+    fig, ax = plt.subplots(figsize=(4.5 + 1.3 * shown.shape[1], 1.0 + 0.75 * shown.shape[0]))
     sns.heatmap(shown, annot=True, fmt=".1%", vmin=0, vmax=max(0.5, float(shown.to_numpy().max())), cmap="mako_r",
                 cbar_kws={"label": "mean gate weight"}, ax=ax, linewidths=0.5, linecolor="white")
-    ax.axvline(0, color="white")
     ax.set_title(title)
     ax.set_xlabel(f"expert (uniform use: {1 / shown.shape[1]:.1%} each)")
     ax.set_ylabel("task (planted family)" if families else "task")
+    ax.tick_params(axis="y", labelsize="small", rotation=0)
     fig.tight_layout()
     return fig
 

@@ -2,8 +2,8 @@
 
 Two runs of the same profile and seed must write the same tables, bit for bit,
 except where a column is a wall-clock measurement, which no rerun repeats:
-columns named in :data:`WALL_CLOCK_COLUMNS` or with ``seconds`` among the words of
-their name (``seconds``, ``train_seconds``, ``seconds_per_epoch``), the value and
+columns named in :data:`WALL_CLOCK_COLUMNS` or with ``seconds`` or ``latency`` among the words
+of their name (``seconds``, ``train_seconds``, ``seconds_per_epoch``, ``latency_ms_batch1``), the value and
 verdict of a claim measured in wall-clock time (its note starts with
 :data:`WALL_CLOCK_NOTE`), and the timing table ``timing.csv``. The check says what
 it left out.
@@ -25,7 +25,8 @@ WALL_CLOCK_NOTE = "wall-clock"   # a claims.csv row whose note starts so is a ti
 
 def is_wall_clock(column: str) -> bool:
     """Whether a results column holds a measured time (excluded from the comparison)."""
-    return column in WALL_CLOCK_COLUMNS or "seconds" in str(column).split("_")
+    words = str(column).split("_")
+    return column in WALL_CLOCK_COLUMNS or "seconds" in words or "latency" in words
 
 
 def results_csvs(root: str | Path) -> dict[str, Path]:
