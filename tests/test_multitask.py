@@ -128,3 +128,17 @@ def test_pooled_states_give_the_same_outputs_as_the_full_states_for_a_frozen_enc
         deployed = multitask.deployable(model, b.model)
         np.testing.assert_allclose(multitask.predict_texts(deployed, b.tokenizer, s.texts, NAMES[0], 48),
                                    multitask.predict_proba(model, states, NAMES[0]), atol=1e-5)
+
+
+def test_states_advanced_from_the_shared_lower_layers_equal_those_computed_from_the_token_ids(data, tmp_path):
+    tasks, of = data
+    b = load_backbone(TINY_RANDOM)
+    s = tasks[NAMES[0]].test
+    lower = of(NAMES[0], "test").states                                   # entering layer 1
+    direct = StateMaker(PARTIAL, 0, ArtifactCache(tmp_path), progress=False, layer=b.n_layers).states(
+        s, split_fingerprint(s))
+    advanced = multitask.advance_states(lower, b.model, b.n_layers)   # in train mode: it must not drop out
+    assert advanced.layer == b.n_layers and (advanced.offsets == direct.offsets).all() and b.model.training
+    np.testing.assert_allclose(advanced.values, direct.values, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot be advanced"):
+        multitask.advance_states(direct, b.model, 1)

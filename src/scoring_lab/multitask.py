@@ -28,7 +28,20 @@ from transformers.masking_utils import create_bidirectional_mask
 from . import moe
 from .frozen_states import FrozenStates
 from .profiles import MultiTaskSettings  # noqa: F401 (re-exported: the settings are profile data)
-FUSED = True
+
+
+def run_layers(encoder: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int | None = None
+               ) -> torch.Tensor:
+    """(B, T, d) states leaving layer ``stop - 1`` (default: the last) of ``encoder`` from states (B, T, d)
+    entering layer ``start``, ``mask`` (B, T) marking real tokens."""
+    blocks = encoder.encoder.layer[start:stop]
+    if not len(blocks):
+        return hidden
+    full = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=mask)
+    for block in blocks:
+        hidden = block(hidden, full)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+    return hidden
 
 
 class MultiTaskModel(nn.Module):
@@ -53,13 +66,7 @@ class MultiTaskModel(nn.Module):
         mask = batch["attention_mask"]
         start = 0 if "input_ids" in batch else self.layer
         hidden = self.encoder.embeddings(input_ids=batch["input_ids"]) if start == 0 else batch["hidden"]
-        if start >= len(self.encoder.encoder.layer):
-            return hidden
-        full = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden, attention_mask=mask)
-        for block in self.encoder.encoder.layer[start:]:
-            hidden = block(hidden, full)
-            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-        return hidden
+        return run_layers(self.encoder, hidden, mask, start)
 
     def forward(self, batch: dict, task: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, L_t) logits of ``task`` and the gate weights (B, M) (None without a MoE block)."""
@@ -171,7 +178,7 @@ def train_multitask(model: MultiTaskModel, train: dict[str, TaskData], val: dict
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": g, "weight_decay": w} for g, w in ((decay, settings.weight_decay), (no_decay, 0.0)) if g]
-    optimiser = torch.optim.AdamW(groups, lr=settings.lr, fused=FUSED)   # fused: a third of the step time on a CPU
+    optimiser = torch.optim.AdamW(groups, lr=settings.lr, fused=True)   # fused: a third of the step time on a CPU
     steps = settings.max_epochs * len(_batches(train, settings.batch_size, np.random.default_rng(0)))
     schedule = get_linear_schedule_with_warmup(optimiser, int(settings.warmup_ratio * steps), steps)
     best_loss, best_state, bad, history = validation_loss(model, val), copy.deepcopy(model.state_dict()), 0, []
@@ -327,14 +334,21 @@ def advance_states(states: FrozenStates, encoder: nn.Module, to_layer: int, batc
         raise ValueError(f"states entering layer {states.layer} cannot be advanced to layer {to_layer} of {n_layers}")
     out = np.zeros_like(states.values)
     device = next(encoder.parameters()).device
+    training = encoder.training
+    encoder.eval()                      # no dropout in states that stand for the frozen layers
+    try:
+        _advance_into(out, states, encoder, to_layer, batch_size, device)
+    finally:
+        encoder.train(training)
+    return FrozenStates(to_layer, states.offsets.copy(), values=out)
+
+
+def _advance_into(out: np.ndarray, states: FrozenStates, encoder: nn.Module, to_layer: int, batch_size: int,
+                  device: torch.device) -> None:
     for idx, batch in states.batches(batch_size):
-        hidden, mask = batch["hidden"].to(device), batch["attention_mask"].to(device)
-        full = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=mask)
-        for block in encoder.encoder.layer[states.layer:to_layer]:
-            hidden = block(hidden, full)
-            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        hidden = run_layers(encoder, batch["hidden"].to(device), batch["attention_mask"].to(device), states.layer,
+                            to_layer)
         h = hidden.float().cpu().numpy()
         for j, i in enumerate(idx):
             a, b = states.offsets[i], states.offsets[i + 1]
             out[a:b] = h[j, : b - a]
-    return FrozenStates(to_layer, states.offsets.copy(), values=out)
