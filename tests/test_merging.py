@@ -42,6 +42,43 @@ def test_bad_merges_say_what_is_wrong():
     with pytest.raises(ValueError, match="fine-tuned shape"):
         merging.task_vectors([{"w": torch.zeros(3)}], base)
     with pytest.raises(ValueError, match="merge method"):
-        merging.merge_vectors([{"w": torch.zeros(2)}], "slerp")
+        merging.merge_vectors([{"w": torch.zeros(2)}], "model_soup")
     with pytest.raises(ValueError, match="density"):
         merging.merge_vectors([{"w": torch.zeros(2)}], "ties", density=0)
+
+
+def test_weighted_methods_match_hand_computed_values():
+    base = {"w": torch.zeros(4)}
+    a, b = {"w": torch.tensor([2.0, 0.0, 1.0, -1.0])}, {"w": torch.tensor([0.0, 4.0, 1.0, 1.0])}
+    lin = merging.merged_state(base, [a, b], "linear", weights=(3.0, 1.0))["w"]
+    assert torch.allclose(lin, torch.tensor([1.5, 1.0, 1.0, -0.5]))
+    ta = merging.merged_state(base, [a, b], "task_arithmetic", scaling=0.5, weights=(1.0, 0.5))["w"]
+    assert torch.allclose(ta, torch.tensor([1.0, 1.0, 0.75, -0.25]))
+    # peft's TIES elects each entry's sign from the unweighted vectors (entry 3: -1 + 1 = 0 counts as +),
+    # then averages the weighted entries that agree: b's 0.5 alone
+    ties = merging.merged_state(base, [a, b], "ties", density=1.0, weights=(1.0, 0.5))["w"]
+    assert torch.allclose(ties, torch.tensor([2.0, 2.0, 0.75, 0.5]))
+
+
+def test_dare_is_seeded_and_rescales_what_it_keeps():
+    base = {"w": torch.zeros(1000)}
+    a = {"w": torch.ones(1000)}
+    one = merging.merged_state(base, [a], "dare_linear", density=0.25, seed=3)["w"]
+    again = merging.merged_state(base, [a], "dare_linear", density=0.25, seed=3)["w"]
+    other = merging.merged_state(base, [a], "dare_linear", density=0.25, seed=4)["w"]
+    assert torch.equal(one, again) and not torch.equal(one, other)
+    kept = one[one != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 4.0)) and 180 < len(kept) < 320
+    state = torch.random.get_rng_state()
+    merging.merged_state(base, [a], "dare_ties", density=0.5, seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())   # the caller's random state is untouched
+
+
+def test_slerp_interpolates_on_the_arc():
+    base = {"w": torch.zeros(2)}
+    a, b = {"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([0.0, 1.0])}
+    mid = merging.merged_state(base, [a, b], "slerp", weights=(1.0, 1.0))["w"]
+    assert torch.allclose(mid, torch.tensor([2 ** -0.5, 2 ** -0.5]), atol=1e-6)   # unit length, not 0.5, 0.5
+    assert torch.allclose(merging.merged_state(base, [a, b], "slerp", weights=(1.0, 0.0))["w"], a["w"])
+    with pytest.raises(ValueError, match="two"):
+        merging.merged_state(base, [a, b, a], "slerp")

@@ -40,15 +40,19 @@ OWN = "own"   # a task's own fine-tuned scorer, no merge
 class Merge:
     """How a group's encoders are combined (see :mod:`scoring_lab.merging`).
 
-    method: "own" (one task's own scorer), "average", "task_arithmetic" or "ties";
+    method: "own" (one task's own scorer) or one of :data:`scoring_lab.merging.METHODS`;
     coefficients: optional per-task, per-parameter-prefix scaling of the task vectors before the
-    merge (layer-wise coefficients, :mod:`scoring_lab.adamerging`), ``((task, ((prefix, c), ...)), ...)``.
+    merge (layer-wise coefficients, :mod:`scoring_lab.adamerging`), ``((task, ((prefix, c), ...)), ...)``;
+    weights: optional per-member merge weights, in the group's order (the coefficients an evolutionary
+    search tunes); seed: DARE's random drop.
     """
 
     method: str = "ties"
     density: float = 1.0
     scaling: float = 1.0
     coefficients: tuple = ()
+    weights: tuple = ()
+    seed: int = 0
 
     def __post_init__(self):
         if self.method not in (OWN, *merging.METHODS):
@@ -59,10 +63,14 @@ class Merge:
             return "own scorer"
         if self.method == "average":
             return "average"
+        weights = f", weights {', '.join(f'{w:.2f}' for w in self.weights)}" if self.weights else ""
         if self.method == "task_arithmetic":
-            return f"task arithmetic (scaling {self.scaling:g})"
-        return f"TIES (density {self.density:g}, scaling {self.scaling:g})" + (" + layer-wise" if self.coefficients
-                                                                             else "")
+            return f"task arithmetic (scaling {self.scaling:g}{weights})"
+        if self.method in ("linear", "slerp"):
+            return f"{self.method}{f' ({weights[2:]})' if weights else ''}"
+        name = {"ties": "TIES", "dare_linear": "DARE + task arithmetic", "dare_ties": "DARE + TIES"}[self.method]
+        return f"{name} (density {self.density:g}, scaling {self.scaling:g}{weights})" + (
+            " + layer-wise" if self.coefficients else "")
 
 
 @dataclass
@@ -249,7 +257,10 @@ class MergeEvaluator:
         if merge.coefficients:
             finetuned = [_scaled(self.upper.base, state, dict(merge.coefficients).get(t, ()))
                          for t, state in zip(group, finetuned)]
-        return merging.merged_state(self.upper.base, finetuned, merge.method, merge.density, merge.scaling)
+        if merge.weights and len(merge.weights) != len(group):
+            raise ValueError(f"{len(merge.weights)} merge weights for a group of {len(group)}")
+        return merging.merged_state(self.upper.base, finetuned, merge.method, merge.density, merge.scaling,
+                                    merge.weights, merge.seed)
 
     # ---- results ------------------------------------------------------------------------
     def _inputs(self, what: dict, split: Split) -> dict:
