@@ -96,3 +96,16 @@ def test_py_irt_fits_a_population_whose_accuracies_it_reproduces():
     assert np.corrcoef(implied, y.mean(axis=1))[0, 1] > 0.95
     with pytest.raises(ValueError, match="0/1"):
         irt.fit_items(np.full((2, 3), 2), dims=1)
+
+
+def test_py_irt_fits_are_seeded_and_leave_the_callers_random_state_alone():
+    rng = np.random.default_rng(0)
+    y = (rng.random((10, 40)) < 0.5).astype(int)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a, _ = irt.fit_items(y, 2, epochs=20, seed=0)
+    assert (np.random.get_state()[1] == before).all()
+    b, _ = irt.fit_items(y, 2, epochs=20, seed=0)
+    c, _ = irt.fit_items(y, 2, epochs=20, seed=1)
+    assert np.array_equal(a.alpha, b.alpha) and np.array_equal(a.beta, b.beta)
+    assert not np.array_equal(a.alpha, c.alpha)

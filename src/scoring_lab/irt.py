@@ -109,6 +109,31 @@ def fit_lambda(y: np.ndarray, items: ItemParameters, endpoints: np.ndarray, ridg
     return minimize(loss, np.full(len(g), 1.0 / len(g)), method="BFGS").x
 
 
+def ability_estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters,
+                     endpoints: np.ndarray | None = None) -> np.ndarray:
+    """(d,) the ability an IRT estimator gives a model from correctness ``y_sub`` on ``subset`` (positions
+    in ``items``): p-/gp-IRT fit it (:func:`fit_ability`), mp-/gmp-IRT set it to lambda . endpoints with
+    lambda fitted (:func:`fit_lambda`)."""
+    y_sub, subset = np.asarray(y_sub, dtype=float), np.asarray(subset, dtype=int)
+    if len(y_sub) != len(subset) or len(subset) == 0:
+        raise ValueError(f"{len(y_sub)} responses for a subset of {len(subset)} items")
+    sub_items = items.subset(subset)
+    if estimator in (P_IRT, GP_IRT):
+        return fit_ability(y_sub, sub_items)
+    if estimator in (MP_IRT, GMP_IRT):
+        if endpoints is None:
+            raise ValueError(f"{estimator} needs the endpoints' abilities")
+        return fit_lambda(y_sub, sub_items, endpoints) @ np.asarray(endpoints, dtype=float)
+    raise ValueError(f"{estimator!r} has no ability; IRT estimators: {', '.join(ESTIMATORS[1:])}")
+
+
+def irt_accuracy(y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters, gamma: np.ndarray) -> float:
+    """The paper's Eq. 4 (and p-IRT's): (sum of y over the subset + sum of P(correct | gamma) over the rest)
+    / I, i.e. tau * subset mean + (1 - tau) * mean prediction on the rest, tau = k / I."""
+    rest = np.setdiff1d(np.arange(len(items)), subset)
+    return float((np.sum(y_sub) + items.subset(rest).prob(gamma).sum()) / len(items))
+
+
 def estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters,
              weights: np.ndarray | None = None, endpoints: np.ndarray | None = None, c: float = 0.5) -> float:
     """One estimator's accuracy over all ``len(items)`` items from correctness ``y_sub`` on ``subset``
@@ -120,21 +145,13 @@ def estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemP
     y_sub, subset = np.asarray(y_sub, dtype=float), np.asarray(subset, dtype=int)
     if len(y_sub) != len(subset) or len(subset) == 0:
         raise ValueError(f"{len(y_sub)} responses for a subset of {len(subset)} items")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
     w = np.full(len(subset), 1.0 / len(subset)) if weights is None else np.asarray(weights, dtype=float)
     observed = float(w @ y_sub)
     if estimator == RANDOM:
         return observed
-    sub_items = items.subset(subset)
-    if estimator in (P_IRT, GP_IRT):
-        gamma = fit_ability(y_sub, sub_items)
-    elif estimator in (MP_IRT, GMP_IRT):
-        if endpoints is None:
-            raise ValueError(f"{estimator} needs the endpoints' abilities")
-        gamma = fit_lambda(y_sub, sub_items, endpoints) @ np.asarray(endpoints, dtype=float)
-    else:
-        raise ValueError(f"unknown estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
-    rest = np.setdiff1d(np.arange(len(items)), subset)
-    irt = (y_sub.sum() + items.subset(rest).prob(gamma).sum()) / len(items)
+    irt = irt_accuracy(y_sub, subset, items, ability_estimate(estimator, y_sub, subset, items, endpoints))
     return float(c * observed + (1 - c) * irt) if estimator in (GP_IRT, GMP_IRT) else float(irt)
 
 
@@ -185,8 +202,12 @@ def fit_items(correct: np.ndarray, dims: int, epochs: int = 2000, lr: float = 0.
               ) -> tuple[ItemParameters, np.ndarray]:
     """(item parameters, abilities (m, d)) of a multidimensional 2PL fitted by py-irt's variational
     inference to ``correct`` (m models x I items, 0/1)."""
+    import random
+
     import pandas as pd
     import pyro
+    import torch
+    from py_irt import anchor_utils
     from py_irt.config import IrtConfig
     from py_irt.dataset import Dataset
     from py_irt.training import IrtModelTrainer
@@ -199,8 +220,19 @@ def fit_items(correct: np.ndarray, dims: int, epochs: int = 2000, lr: float = 0.
     dataset = Dataset.from_pandas(frame, subject_column="model", item_columns=list(frame.columns[1:]))
     pyro.clear_param_store()
     config = IrtConfig(model_type="multidim_2pl", epochs=epochs, lr=lr, dims=dims, seed=seed, log_every=10 ** 9)
-    trainer = IrtModelTrainer(data_path=None, config=config, dataset=dataset, verbose=False)
-    trainer.train(epochs=epochs)
+    # py-irt's Python API leaves its config's seed unused (only its CLI seeds), so two fits of the same data
+    # differed; seeded here, with the caller's random states put back afterwards
+    py_state, np_state = random.getstate(), np.random.get_state()
+    quiet, anchor_utils.console.quiet = anchor_utils.console.quiet, True   # "No anchor items found" despite
+    try:                                                                    # verbose=False: a page's noise
+        with torch.random.fork_rng(devices=[]):
+            pyro.set_rng_seed(seed)
+            trainer = IrtModelTrainer(data_path=None, config=config, dataset=dataset, verbose=False)
+            trainer.train(epochs=epochs)
+    finally:
+        anchor_utils.console.quiet = quiet
+        random.setstate(py_state)
+        np.random.set_state(np_state)
     out = trainer.export(None)
     items = [dataset.item_id_to_ix[f"i{j}"] for j in range(y.shape[1])]
     subjects = [dataset.subject_id_to_ix[f"m{j}"] for j in range(y.shape[0])]
