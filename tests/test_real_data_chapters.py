@@ -15,7 +15,7 @@ from real_data_fixtures import SHAPES, write_shape
 from scoring_lab.chapters import chapter_sources, execute_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "04_moe", "90_claims", "91_reproducibility")
+CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "04_moe", "05_irt_merging", "90_claims", "91_reproducibility")
 
 
 def test_every_chapter_is_held_to_the_real_data_check():
@@ -156,3 +156,21 @@ def test_moe_chapter_trains_adapts_and_scores_a_multilabel_source_and_skips_a_mu
     assert list(usage.index) == names[:-1]
     claims = pd.read_csv(results / "moe" / "claims.csv")
     assert len(claims) >= 10 and (claims["paper"] == "moe").all()
+
+
+def test_irt_chapter_merges_the_sources_tasks_and_writes_the_issues_files(shape_run):
+    shape, results, _, errors = shape_run
+    assert "05_irt_merging" not in errors
+    names = SHAPES[shape][4]
+    columns = {"estimator_error": ["estimator", "subset_size", "repetition", "model", "abs_error"],
+               "ability_similarity": ["estimator", "subset_size", "repetition", "model", "cosine"],
+               "evolution": ["run", "generation", "individual", "estimated_fitness", "true_fitness"]}
+    for name, first in columns.items():
+        assert first == list(pd.read_csv(results / "irt" / f"{name}.csv").columns[:len(first)])
+    compute = pd.read_csv(results / "irt" / "compute.csv")
+    assert {"run", "items_scored", "seconds", "flops", "test_accuracy"} <= set(compute.columns) and len(compute) == 3
+    res = pd.read_csv(results / "irt" / "results.csv")
+    group = [c for c in res.columns if c in names]
+    assert len(group) >= 2 and res["test_accuracy"].between(0, 1).all()   # the source's own tasks were merged
+    claims = pd.read_csv(results / "irt" / "claims.csv")
+    assert len(claims) == 9 and (claims["paper"] == "irt").all()

@@ -213,3 +213,64 @@ def method_averages(table: pd.DataFrame, title: str = "Average over the training
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def estimator_errors(errors: pd.DataFrame, value: str = "abs_error", ylabel: str = "absolute error of the accuracy "
+                     "estimate", title: str = "Performance estimators on held-out merged models"):
+    """Mean ± sd of ``value`` against subset size, one line per estimator (the MERGE3 paper's Fig. 3);
+    ``errors`` has columns estimator, subset_size and ``value``."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for (name, part), marker in zip(errors.groupby("estimator", sort=True), "osD^vP*X"):
+        g = part.groupby("subset_size")[value]
+        ax.errorbar(g.mean().index, g.mean().values, yerr=g.std().values, marker=marker, capsize=3, label=name)
+    ax.set_xscale("log")
+    sizes = sorted(errors["subset_size"].unique())
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("items in the subset (log scale)")
+    ax.set_ylabel(f"{ylabel} (mean ± sd)")
+    ax.set_title(title)
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def evolution_fitness(evolution: pd.DataFrame, title: str = "Fitness the searches saw against the true fitness"):
+    """Per search (a panel each): estimated against true fitness of every evaluation, coloured by generation,
+    with the diagonal; ``evolution`` has run, generation, estimated_fitness, true_fitness."""
+    runs = list(dict.fromkeys(evolution["run"]))
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 4), sharex=True, sharey=True, squeeze=False)
+    low = float(evolution[["estimated_fitness", "true_fitness"]].min().min()) - 0.02
+    high = float(evolution[["estimated_fitness", "true_fitness"]].max().max()) + 0.02
+    for ax, run in zip(axes[0], runs):
+        part = evolution[evolution["run"] == run]
+        points = ax.scatter(part["true_fitness"], part["estimated_fitness"], c=part["generation"], cmap="viridis", s=22)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+        ax.set_title(run, fontsize="medium")
+        ax.set_xlabel("true fitness (all fitness items)")
+    axes[0][0].set_ylabel("fitness the search saw")
+    fig.colorbar(points, ax=axes[0].tolist(), label="generation")
+    fig.suptitle(title)
+    return fig
+
+
+def pareto_front(pareto: pd.DataFrame, tasks: list[str], references: dict[str, dict[str, float]] | None = None,
+                 title: str = "NSGA-II's final Pareto set"):
+    """One panel per pair of tasks: the Pareto set's estimated (hollow) and true (filled) per-task fitness,
+    joined by a line per member, and ``references`` (name -> {task: accuracy}) as crosses."""
+    pairs = [(a, b) for i, a in enumerate(tasks) for b in tasks[i + 1:]]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.3 * len(pairs), 4), squeeze=False)
+    for ax, (a, b) in zip(axes[0], pairs):
+        for _, row in pareto.iterrows():   # each member: from what the search estimated to what it is
+            ax.plot([row[f"estimated_{a}"], row[f"true_{a}"]], [row[f"estimated_{b}"], row[f"true_{b}"]],
+                    color="grey", linewidth=0.6, alpha=0.6)
+        ax.scatter(pareto[f"estimated_{a}"], pareto[f"estimated_{b}"], facecolors="none", edgecolors="C0",
+                   label="Pareto set, estimated")
+        ax.scatter(pareto[f"true_{a}"], pareto[f"true_{b}"], color="C0", label="Pareto set, true")
+        for (name, acc), colour in zip((references or {}).items(), ("C1", "C2", "C3", "C4", "C5", "C6")):
+            ax.scatter([acc[a]], [acc[b]], marker="x", s=60, color=colour, label=name)
+        ax.set_xlabel(f"{a} accuracy")
+        ax.set_ylabel(f"{b} accuracy")
+    axes[0][-1].legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .paths import RESULTS_ENV, environment
 
-WALL_CLOCK_COLUMNS = frozenset({"seconds", "device", "finished_utc", "train_minutes"})
+WALL_CLOCK_COLUMNS = frozenset({"seconds", "device", "finished_utc", "train_minutes", "models_per_hour"})
 WALL_CLOCK_FILES = frozenset({"timing.csv"})
 WALL_CLOCK_NOTE = "wall-clock"   # a claims.csv row whose note starts so is a timing: its value and verdict vary
 

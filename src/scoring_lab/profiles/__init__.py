@@ -294,6 +294,58 @@ class MoEChapterSettings:
             raise ProfileError(f"moe.teacher: unknown train setting(s) {sorted(unknown)}")
 
 
+IRT_ESTIMATORS = ("random", "p-IRT", "gp-IRT", "mp-IRT", "gmp-IRT")
+IRT_GROUP = ("carlos_javier_atomic_model", "dry_ice_model", "model_for_making_water")
+
+
+@dataclass(frozen=True)
+class IRTChapterSettings:
+    """The IRT chapter (MERGE3): the merge group, the population of models the IRT fit learns from, the
+    estimators' study and the evolutionary searches."""
+
+    group: tuple[str, ...] = IRT_GROUP   # the endpoints merged; tasks a source lacks: its first len(group) tasks
+    fitness_split: str = "val"           # the items the searches' fitness is computed on
+    eval_split: str = "test"             # the items every reported accuracy is computed on
+    population: int = 24                 # random merges beside the endpoints and the pre-trained encoder
+    population_sizes: tuple[int, ...] = (8, 16)   # smaller populations refitted to see when the fit is stable
+    validation_models: int = 4           # models the dimension and c are chosen on (validation items)
+    held_out_models: int = 8             # merged models the estimators are judged on (Figs. 3-4)
+    dims: tuple[int, ...] = (1, 2, 3)    # IRT dimensions tried
+    irt_epochs: int = 500
+    irt_lr: float = 0.1
+    subset_sizes: tuple[int, ...] = (10, 20, 30, 50, 100)
+    repetitions: int = 10                # random subsets per size
+    mixing: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)   # c values gp- / gmp-IRT choose from
+    paper_mixing: float = 0.5            # the paper's code's fixed c, shown beside the chosen one
+    extractor_sizes: tuple[int, ...] = (10, 30)
+    evolve_method: str = "dare_ties"     # the merge the searches tune: one weight per endpoint and a density
+    fitness_items: int = 10              # items per task in a search's fitness subset
+    ga_estimator: str = "gmp-IRT"
+    nsga_estimator: str = "mp-IRT"
+    pop_size: int = 8
+    generations: int = 6
+    baseline_density: float = 0.2        # the standard merges' defaults (TIES's and DARE's own)
+    workers: int = 1                     # processes running py-irt fits side by side
+
+    def __post_init__(self):
+        if len(self.group) < 2:
+            raise ProfileError("irt.group: at least two tasks to merge")
+        for key in ("ga_estimator", "nsga_estimator"):
+            if getattr(self, key) not in IRT_ESTIMATORS:
+                raise ProfileError(f"irt.{key} must be one of {IRT_ESTIMATORS}, got {getattr(self, key)!r}")
+        if self.evolve_method not in ("ties", "dare_ties", "dare_linear", "task_arithmetic", "linear"):
+            raise ProfileError(f"irt.evolve_method must be a weighted merge of any number of endpoints, got "
+                               f"{self.evolve_method!r}")
+        if min(self.population, self.validation_models, self.held_out_models, self.repetitions, self.pop_size,
+               self.generations, self.fitness_items, self.irt_epochs, self.workers, *self.dims, *self.subset_sizes,
+               *self.extractor_sizes) < 1:
+            raise ProfileError("irt: model counts, sizes, dims, repetitions and search settings must be >= 1")
+        if any(not 0 <= c <= 1 for c in (*self.mixing, self.paper_mixing)):
+            raise ProfileError("irt: mixing coefficients must be in [0, 1]")
+        if self.fitness_split == self.eval_split:
+            raise ProfileError("irt: the fitness items and the reported items must come from different splits")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -303,6 +355,7 @@ class Profile:
     kd: KDSettings = KDSettings()
     gw: GWChapterSettings = GWChapterSettings()
     moe: MoEChapterSettings = MoEChapterSettings()
+    irt: IRTChapterSettings = IRTChapterSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
@@ -338,7 +391,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "notes"}
+    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "irt", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
@@ -361,6 +414,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         kd=_kd_section(raw.get("kd"), f"{where}, section kd"),
         gw=_gw_section(raw.get("gw"), f"{where}, section gw"),
         moe=_moe_section(raw.get("moe"), f"{where}, section moe"),
+        irt=_irt_section(raw.get("irt"), f"{where}, section irt"),
         notes=dict(raw.get("notes") or {}),
     )
 
@@ -411,6 +465,15 @@ def _moe_section(raw: dict | None, where: str) -> MoEChapterSettings:
         teacher["lora"] = _section(LoraSettings, dict(teacher["lora"]), f"{where}.teacher.lora")
     raw["teacher"] = teacher
     return _section(MoEChapterSettings, raw, where)
+
+
+def _irt_section(raw: dict | None, where: str) -> IRTChapterSettings:
+    raw = dict(raw or {})
+    for key in ("group", "population_sizes", "dims", "subset_sizes", "mixing", "extractor_sizes"):
+        if key in raw:
+            raw[key] = tuple(float(x) if key == "mixing" else x for x in raw[key])
+    _floats(raw, ("irt_lr", "paper_mixing", "baseline_density"))
+    return _section(IRTChapterSettings, raw, where)
 
 
 def teacher_settings(profile: Profile) -> TrainSettings:

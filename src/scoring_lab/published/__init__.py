@@ -196,3 +196,17 @@ def unimoe_expert_usage() -> dict:
     names = _task_names(d["numbering"], [e[0] for e in d["expert_usage"]["examples"]], "unimoe.yaml expert_usage")
     return {"n_experts": int(d["expert_usage"]["n_experts"]), "source": d["expert_usage"]["source"],
             "examples": [(names[n], int(n), int(e), float(s)) for n, e, s in d["expert_usage"]["examples"]]}
+
+
+def merge3_table(name: str) -> tuple[pd.DataFrame, str]:
+    """(one of the MERGE3 paper's tables ``table1``, ``table6``, ``table7``; its source)."""
+    d = _load("merge3")
+    if name not in ("table1", "table6", "table7"):
+        raise KeyError(f"no MERGE3 table {name!r}; known: table1, table6, table7")
+    return pd.DataFrame(d[name]["rows"], columns=d[name]["columns"]), d[name]["source"]
+
+
+def merge3_figures() -> dict:
+    """The MERGE3 paper's fitness TFLOPs (full, merge3, ratio) and search settings, with their sources."""
+    d = _load("merge3")
+    return {"fitness_tflops": dict(d["fitness_tflops"]), "search": dict(d["search"])}
