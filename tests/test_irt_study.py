@@ -114,3 +114,20 @@ def test_a_warm_study_gives_the_same_numbers(smoke_study):
     pd.testing.assert_frame_equal(study.evolution_table().drop(columns="seconds"),
                                   again.evolution_table().drop(columns="seconds"))
     pd.testing.assert_frame_equal(study.estimator_study()[0], again.estimator_study()[0])
+
+
+def test_fits_in_worker_processes_equal_fits_here(smoke_study):
+    from dataclasses import replace
+
+    study = smoke_study
+    parallel = irt_study.IRTStudy(study.tasks, study.evaluator.scorers,
+                                  replace(study.profile, irt=replace(study.settings, workers=2, irt_epochs=7)),
+                                  study.cache, seed=0, progress=False)
+    serial = irt_study.IRTStudy(study.tasks, study.evaluator.scorers,
+                                replace(study.profile, irt=replace(study.settings, workers=1, irt_epochs=7)),
+                                study.cache.__class__(study.cache.root / "serial"), seed=0, progress=False)
+    specs = [(1, None), (2, np.arange(5))]
+    parallel.prefit(specs)   # two uncached fits, two processes
+    for dims, models in specs:
+        a, b = parallel.fit(dims, models), serial.fit(dims, models)
+        assert np.array_equal(a[0].alpha, b[0].alpha) and np.array_equal(a[1], b[1])
