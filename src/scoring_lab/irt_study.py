@@ -70,6 +70,18 @@ def _one_thread_fit(y, dims, epochs, lr, seed):
     return irt.fit_items(y, dims, epochs, lr, seed)
 
 
+def fitted_abilities(y: np.ndarray, items: irt.ItemParameters) -> np.ndarray:
+    """(m, d) each row of answers ``y`` (m, k)'s MAP ability on ``items`` (k of them, parameters fixed); on
+    all of a model's items, the paper's Gamma, its best proxy for the true ability."""
+    return np.stack([irt.fit_ability(row, items) for row in np.asarray(y, dtype=float)])
+
+
+def mixing_text(study: "IRTStudy") -> str:
+    """What the chosen c values mean, in a sentence per estimator (c = 0: the g- estimator is the plain one)."""
+    return " ".join(f"The chosen c for {e} is {c:g}" + (f", so {e} is {e.replace('g', '', 1)} here." if c == 0
+                                                         else ".") for e, c in sorted(study.chosen_mixing().items()))
+
+
 def _seed(*parts) -> int:
     return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
 
@@ -249,9 +261,7 @@ class IRTStudy(TimedSteps):
 
     def abilities(self, recipes, positions) -> np.ndarray:
         """(m, d) MAP abilities of ``recipes`` from their answers on ``positions`` (item parameters fixed)."""
-        y = self.correctness(recipes, positions, "abilities")
-        items = self.items.subset(positions)
-        return np.stack([irt.fit_ability(row, items) for row in y])
+        return fitted_abilities(self.correctness(recipes, positions, "abilities"), self.items.subset(positions))
 
     def endpoint_abilities(self, fitness_only: bool = False) -> np.ndarray:
         """(n, d) the endpoints' abilities from their answers on every item (the paper's full dataset), or on
@@ -260,18 +270,18 @@ class IRTStudy(TimedSteps):
         return self._once(("endpoint_abilities", fitness_only), lambda: self.abilities(self.endpoints(), positions))
 
     # ---- estimators -----------------------------------------------------------------------------
-    def _estimates(self, y_sub, subset, items, endpoints, weights=None, mixing=None) -> tuple[dict, dict]:
-        """({estimator: accuracy}, {"p": gamma, "mp": gamma}) of every estimator from one subset."""
+    def _estimates(self, y_sub, subset, items, endpoints, weights, mixing) -> tuple[dict, dict]:
+        """({(estimator, c): accuracy}, {"p": gamma, "mp": gamma}) of every estimator from one subset; c is None
+        for the estimators without one, and gp- / gmp-IRT come once per c in ``mixing``."""
         w = np.full(len(subset), 1 / len(subset)) if weights is None else np.asarray(weights)
         observed = float(w @ y_sub)
         gp = irt.ability_estimate(irt.P_IRT, y_sub, subset, items)
         gmp = irt.ability_estimate(irt.MP_IRT, y_sub, subset, items, endpoints)
         p, mp = irt.irt_accuracy(y_sub, subset, items, gp), irt.irt_accuracy(y_sub, subset, items, gmp)
-        out = {irt.RANDOM: observed, irt.P_IRT: p, irt.MP_IRT: mp}
-        for c in mixing or (self.settings.paper_mixing,):
-            tag = "" if mixing is None else f" (c={c:g})"
-            out[irt.GP_IRT + tag] = c * observed + (1 - c) * p
-            out[irt.GMP_IRT + tag] = c * observed + (1 - c) * mp
+        out = {(irt.RANDOM, None): observed, (irt.P_IRT, None): p, (irt.MP_IRT, None): mp}
+        for c in mixing:
+            out[(irt.GP_IRT, float(c))] = c * observed + (1 - c) * p
+            out[(irt.GMP_IRT, float(c))] = c * observed + (1 - c) * mp
         return out, {"p": gp, "mp": gmp}
 
     def mixing_choice(self) -> pd.DataFrame:
@@ -286,9 +296,9 @@ class IRTStudy(TimedSteps):
             for m, row in enumerate(y):
                 for r in range(s.repetitions):
                     subset, _ = irt.random_subset(len(self.fit_pos), k, _seed(self.seed, "mix", m, r))
-                    est, _ = self._estimates(row[subset], subset, items, ends, mixing=s.mixing)
-                    rows += [{"estimator": e.split(" ")[0], "c": float(e.split("c=")[1].rstrip(")")),
-                              "abs_error": abs(v - row.mean())} for e, v in est.items() if "c=" in e]
+                    est, _ = self._estimates(row[subset], subset, items, ends, None, s.mixing)
+                    rows += [{"estimator": e, "c": c, "abs_error": abs(v - row.mean())}
+                             for (e, c), v in est.items() if c is not None]
             t = pd.DataFrame(rows).groupby(["estimator", "c"], as_index=False)["abs_error"].mean()
             t["chosen"] = False
             for e, part in t.groupby("estimator"):
@@ -320,7 +330,7 @@ class IRTStudy(TimedSteps):
 
     def _error_rows(self, y: np.ndarray, items, ends, sizes, stream: str, extractor=None) -> tuple[list, list]:
         s, mix = self.settings, self.chosen_mixing()
-        truth = self.abilities_true(y, items)
+        truth = fitted_abilities(y, items)
         err, sim = [], []
         for n in sizes:
             for r in range(s.repetitions):
@@ -330,9 +340,8 @@ class IRTStudy(TimedSteps):
                     subset, weights = extractor(min(n, len(items)), _seed(self.seed, stream, n, r))
                 for m, row in enumerate(y):
                     est, gammas = self._estimates(row[subset], subset, items, ends, weights,
-                                                  mixing=sorted({*mix.values(), s.paper_mixing}))
-                    for e, v in est.items():
-                        name, c = (e.split(" ")[0], float(e.split("c=")[1].rstrip(")"))) if "c=" in e else (e, None)
+                                                  sorted({*mix.values(), s.paper_mixing}))
+                    for (name, c), v in est.items():
                         if c is not None and c != mix.get(name) and c != s.paper_mixing:
                             continue
                         label = name if c is None or c == mix.get(name) else f"{name} (c={c:g}, paper's code)"
@@ -346,11 +355,6 @@ class IRTStudy(TimedSteps):
                                     "subset_size": n, "repetition": r, "model": m, "cosine": cos,
                                     "distance": float(np.linalg.norm(g - t))})
         return err, sim
-
-    @staticmethod
-    def abilities_true(y: np.ndarray, items: irt.ItemParameters) -> np.ndarray:
-        """(m, d) abilities fitted on all of ``items`` (the paper's Gamma, its best proxy for the truth)."""
-        return np.stack([irt.fit_ability(row, items) for row in y])
 
     def estimator_study(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(estimator_error: estimator, subset_size, repetition, model, abs_error, ...; ability_similarity:
@@ -400,7 +404,7 @@ class IRTStudy(TimedSteps):
         """Mean absolute error of mp- and gmp-IRT (smallest subset size) with the IRT fitted on smaller
         populations (the endpoints and the pre-trained encoder always in)."""
         def compute():
-            s = self.settings
+            s, mix = self.settings, self.chosen_mixing()
             sizes = self.size_models()
             self.prefit([(self.dims, models) for models in sizes.values()])
             rows = []
@@ -408,16 +412,14 @@ class IRTStudy(TimedSteps):
                 items_all = self.fit(self.dims, models)[0]
                 items = items_all.subset(self.eval_pos)
                 y_end = self.correctness(self.endpoints(), None, "endpoints")
-                ends = np.stack([irt.fit_ability(row, items_all) for row in y_end])
+                ends = fitted_abilities(y_end, items_all)
                 n = min(s.subset_sizes)
                 for r in range(s.repetitions):
                     subset, _ = irt.random_subset(len(items), min(n, len(items)), _seed(self.seed, "fig3", n, r))
                     for m, row in enumerate(self.held_out()):
-                        mix = self.chosen_mixing()
-                        est, _ = self._estimates(row[subset], subset, items, ends, mixing=sorted(set(mix.values())))
-                        for e, v in est.items():
-                            name = e.split(" ")[0]
-                            if "c=" in e and float(e.split("c=")[1].rstrip(")")) != mix.get(name):
+                        est, _ = self._estimates(row[subset], subset, items, ends, None, sorted(set(mix.values())))
+                        for (name, c), v in est.items():
+                            if c is not None and c != mix.get(name):
                                 continue
                             rows.append({"population": size, "estimator": name, "subset_size": n,
                                          "abs_error": abs(v - row.mean())})

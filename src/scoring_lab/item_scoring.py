@@ -170,7 +170,7 @@ class ItemScorer:
     def embeddings(self, recipe: Recipe, positions) -> np.ndarray:
         """(k, H) pooled final-layer embeddings of the items at ``positions`` under ``recipe``'s encoder, cached."""
         positions = np.asarray(positions, dtype=int)
-        ev, pool = self.evaluator, self.pool
+        ev = self.evaluator
 
         def compute():
             ev.upper.load(self.encoder(recipe))
