@@ -103,3 +103,62 @@ def test_cli_list_and_clear(tmp_path, capsys):
     assert [e["kind"] for e in cache.entries()] == ["scorer"]
     assert main(["cache", "clear", "--root", str(tmp_path)]) == 0
     assert cache.entries() == []
+
+
+def _package(root, name, files):
+    """Write a throwaway package ``name`` under ``root`` and import it afresh."""
+    import importlib
+    import sys
+    for rel, text in files.items():
+        path = root / name / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for sub in list(sys.modules):
+        if sub == name or sub.startswith(name + "."):
+            del sys.modules[sub]
+    sys.path.insert(0, str(root))
+    try:
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(root))
+
+
+_HELPERS = "def scale(x):\n    return 2 * x\n\n\ndef unrelated():\n    return 0\n"
+_PRODUCER = "from .helpers import scale\n\n\ndef produce(x):\n    return scale(x) + 1\n"
+
+
+def test_code_version_follows_what_computes_not_where_it_is_written(tmp_path):
+    import importlib
+    from scoring_lab.cache import code_version
+    _package(tmp_path, "cv_flat", {"__init__.py": "", "helpers.py": _HELPERS, "main.py": _PRODUCER})
+    # the same code, moved: the helper into a subpackage, with a docstring, a comment and other imports
+    _package(tmp_path, "cv_moved", {
+        "__init__.py": "", "tools/__init__.py": "",
+        "tools/core.py": "import math  # unused\n\n\ndef scale(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x  # doubled\n",
+        "main.py": "from .tools.core import scale\n\n\ndef produce(x):\n    return scale(x) + 1\n"})
+    flat = importlib.import_module("cv_flat.main")
+    moved = importlib.import_module("cv_moved.main")
+    assert code_version(flat.produce, package="cv_flat") == code_version(moved.produce, package="cv_moved")
+    # a function root does not depend on its neighbours; a module root does
+    _package(tmp_path, "cv_neighbour", {"__init__.py": "", "main.py": _PRODUCER,
+                                        "helpers.py": _HELPERS.replace("return 0", "return 1")})
+    neighbour = importlib.import_module("cv_neighbour.main")
+    assert code_version(neighbour.produce, package="cv_neighbour") == code_version(flat.produce, package="cv_flat")
+    assert code_version(importlib.import_module("cv_neighbour.helpers"), package="cv_neighbour") != \
+        code_version(importlib.import_module("cv_flat.helpers"), package="cv_flat")
+
+
+def test_code_version_changes_when_a_called_body_changes(tmp_path):
+    import importlib
+    from scoring_lab.cache import code_version
+    _package(tmp_path, "cv_base", {"__init__.py": "", "helpers.py": _HELPERS, "main.py": _PRODUCER})
+    _package(tmp_path, "cv_edit", {"__init__.py": "", "helpers.py": _HELPERS.replace("2 * x", "3 * x"),
+                                   "main.py": _PRODUCER})
+    # reached as a module's attribute, from an import inside the function
+    _package(tmp_path, "cv_attr", {"__init__.py": "", "helpers.py": _HELPERS.replace("2 * x", "3 * x"),
+                                   "main.py": "def produce(x):\n    from . import helpers\n    return helpers.scale(x) + 1\n"})
+    base = code_version(importlib.import_module("cv_base.main").produce, package="cv_base")
+    assert code_version(importlib.import_module("cv_edit.main").produce, package="cv_edit") != base
+    attr = importlib.import_module("cv_attr.main").produce
+    assert code_version(attr, package="cv_attr") != code_version(attr, package="elsewhere")  # the helper is followed

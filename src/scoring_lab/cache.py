@@ -3,8 +3,8 @@
 An artifact is a folder ``<root>/<kind>/<key>/`` holding the producer's files and a
 ``manifest.json`` with the SHA-256 of each file and the inputs that made the key.
 The key is the SHA-256 of those inputs: the producer's config, a fingerprint of
-its data, its seed and a code version (a hash of the source of the modules that
-compute it), so changing any of them makes a new artifact rather than reusing a
+its data, its seed and a code version (a hash of the normalized source of the code that
+computes it, wherever that code is written: :func:`code_version`), so changing any of them makes a new artifact rather than reusing a
 stale one.
 
 Writes are atomic: the producer writes into a temporary folder beside the final
@@ -17,11 +17,15 @@ when run inside the project, else ``~/.cache/scoring-lab``.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import importlib
 import inspect
 import json
 import os
 import shutil
+import textwrap
 import time
 import uuid
 import warnings
@@ -82,13 +86,115 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
 
-def code_version(*modules: ModuleType | Callable) -> str:
-    """A short hash of the source of ``modules`` (or of the modules defining the given functions)."""
-    h = hashlib.sha256()
-    for m in modules:
-        mod = m if isinstance(m, ModuleType) else inspect.getmodule(m)
-        h.update(inspect.getsource(mod).encode())
-    return h.hexdigest()[:16]
+# Modules whose code stores, locates or configures rather than computes: a code version does not
+# follow references into them (their settings reach a key as values, through the config).
+_NOT_COMPUTING = ("scoring_lab.cache", "scoring_lab.paths", "scoring_lab.profiles", "scoring_lab.published",
+                  "scoring_lab.book")
+
+
+def _normalized_source(obj) -> str:
+    """The source of a module, class or function as the computer sees it: parsed and unparsed, so
+    comments and layout drop out, with docstrings and import statements removed, so moving the code
+    to another module (which changes only its imports) keeps it the same."""
+    src = textwrap.dedent(inspect.getsource(obj))
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:   # a lambda's line, say: hash it as written
+        return src
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        kept = [n for n in body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and kept \
+                and isinstance(kept[0], ast.Expr) and isinstance(kept[0].value, ast.Constant) \
+                and isinstance(kept[0].value.value, str):
+            kept = kept[1:]
+        node.body = kept or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def _local_imports(tree: ast.AST, module: ModuleType) -> dict[str, Any]:
+    """Names bound by import statements anywhere in ``tree`` (function-level ones too), resolved."""
+    names: dict[str, Any] = {}
+    package = module.__package__ if module.__package__ is not None else module.__name__.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = importlib.import_module("." * node.level + (node.module or ""), package) \
+                if node.level else importlib.import_module(node.module)
+            for alias in node.names:
+                value = getattr(base, alias.name, None)
+                if value is None:
+                    try:
+                        value = importlib.import_module(f"{base.__name__}.{alias.name}")
+                    except ImportError:
+                        continue
+                names[alias.asname or alias.name] = value
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = importlib.import_module(alias.name)
+    return names
+
+
+def _referenced(obj, package: str) -> list:
+    """The functions and classes of ``package`` that ``obj``'s source names directly: a global
+    name (``fit_items``) or an attribute of a module (``irt.fit_items``). Calls through an
+    instance (``scorer.predict``) cannot be resolved from the text: list their class as a root."""
+    module = obj if isinstance(obj, ModuleType) else inspect.getmodule(obj)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    except (SyntaxError, OSError, TypeError):
+        return []
+    scope = {**vars(module), **_local_imports(tree, module)}
+    found = []
+    for node in ast.walk(tree):
+        value = None
+        if isinstance(node, ast.Name):
+            value = scope.get(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and isinstance(scope.get(node.value.id), ModuleType):
+            value = getattr(scope[node.value.id], node.attr, None)
+        if (inspect.isfunction(value) or inspect.isclass(value)) and _computes(value, package):
+            found.append(value)
+    return found
+
+
+def _computes(obj, package: str) -> bool:
+    name = getattr(obj, "__module__", "") or ""
+    return (name == package or name.startswith(package + ".")) and not name.startswith(_NOT_COMPUTING)
+
+
+def code_version(*roots: ModuleType | Callable | type, package: str = "scoring_lab") -> str:
+    """A short hash of the code that computes an artifact: ``roots`` (modules, classes or functions)
+    and, followed transitively, the functions and classes of ``package`` their source names.
+
+    What counts is what the code says, not where it is written: each piece is hashed as its
+    normalized source (no comments, docstrings or imports) and the pieces as an unordered set,
+    so moving code between modules keeps its version while editing a body a root reaches changes
+    it. Methods reached only through an instance are not followed: name their class (or module)
+    among the roots. Modules that only store, locate or configure (the cache, paths, profiles,
+    the papers' figures, the book) are not followed.
+    """
+    seen: set[int] = set()
+    digests: set[str] = set()
+    todo = list(roots)
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        digest, referenced = _piece(obj, package)
+        digests.add(digest)
+        todo.extend(referenced)
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _piece(obj, package: str) -> tuple[str, tuple]:
+    """(hash of ``obj``'s normalized source, what it references): code does not change while a
+    process runs, so each piece is read once."""
+    return hashlib.sha256(_normalized_source(obj).encode()).hexdigest(), tuple(_referenced(obj, package))
 
 
 @dataclass(frozen=True)
