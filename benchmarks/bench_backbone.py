@@ -19,11 +19,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from scoring_lab.backbone import load_backbone
+from scoring_lab.models.backbone import load_backbone
 from scoring_lab.data import load_tasks
 from scoring_lab.profiles import load_profile
-from scoring_lab.scorer import Scorer, ScorerSpec
-from scoring_lab.training import train_scorer
+from scoring_lab.models.scorer import Scorer, ScorerSpec
+from scoring_lab.models.training import train_scorer
 
 
 def training_throughput(task, settings, epochs: int) -> tuple[float, float]:

@@ -22,20 +22,20 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from scoring_lab import gw, gw_study
-from scoring_lab.run import setup
+from scoring_lab.gw import gromov, merge_plans, study as gw_study
+from scoring_lab.book.run import setup
 
 
-def matrix_seconds(features, settings: gw.GWSettings, workers: int, backend: str):
+def matrix_seconds(features, settings: gromov.GWSettings, workers: int, backend: str):
     """(distances, seconds) of the full matrix; the torch backend solves pair by pair."""
     t0 = time.perf_counter()
     if backend == "numpy":
-        d = gw.pairwise_distances(features, settings, progress=False, workers=workers)
+        d = gromov.pairwise_distances(features, settings, progress=False, workers=workers)
         return d.to_numpy(), time.perf_counter() - t0
     import ot
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    costs = [torch.as_tensor(gw.cost_matrix(gw.subsample(f, settings.max_points)), device=device)
+    costs = [torch.as_tensor(gromov.cost_matrix(gromov.subsample(f, settings.max_points)), device=device)
              for f in features.values()]
     n = len(costs)
     d = np.zeros((n, n))
@@ -43,7 +43,7 @@ def matrix_seconds(features, settings: gw.GWSettings, workers: int, backend: str
         for j in range(i + 1, n):
             p = torch.full((len(costs[i]),), 1 / len(costs[i]), device=device, dtype=costs[i].dtype)
             q = torch.full((len(costs[j]),), 1 / len(costs[j]), device=device, dtype=costs[j].dtype)
-            if settings.method == gw.EXACT:
+            if settings.method == gromov.EXACT:
                 v = ot.gromov.gromov_wasserstein2(costs[i], costs[j], p, q, "square_loss", max_iter=settings.max_iter)
             else:
                 v = ot.gromov.entropic_gromov_wasserstein2(costs[i], costs[j], p, q, "square_loss",
@@ -70,22 +70,22 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, backend {args.backend}, "
           f"{args.workers} worker(s); {len(names)} tasks, {len(iu[0])} pairs; profile {args.profile}")
     print(f"{'responses':>9} {'method':>9} {'epsilon':>8} {'seconds':>8} {'spearman':>9}  plan")
-    base = study.gw_settings(gw.EXACT)
+    base = study.gw_settings(gromov.EXACT)
     for n in sorted(args.sizes):
         exact, secs = matrix_seconds(features, replace(base, max_points=n), args.workers, args.backend)
         rows = [("exact", "-", secs, 1.0, exact)]
         for eps in args.epsilons:
-            s = replace(base, method=gw.ENTROPIC, epsilon=eps, tol=profile.gw.tol, max_points=n)
+            s = replace(base, method=gromov.ENTROPIC, epsilon=eps, tol=profile.gw.tol, max_points=n)
             try:
                 d, secs = matrix_seconds(features, s, args.workers, args.backend)
-            except gw.GWError as e:
+            except gromov.GWError as e:
                 print(f"{n:>9} {'entropic':>9} {eps:>8g}  failed: {e}")
                 continue
             rows.append(("entropic", f"{eps:g}", secs, float(stats.spearmanr(d[iu], exact[iu]).statistic), d))
         for method, eps, secs, rho, d in rows:
-            sim = gw.similarity(pd.DataFrame(d, index=names, columns=names))
-            plan, _ = gw.best_plan(sim, study.n_models, profile.gw.max_group_size)
-            print(f"{n:>9} {method:>9} {eps:>8} {secs:>8.1f} {rho:>9.3f}  {gw.format_plan(plan)}", flush=True)
+            sim = gromov.similarity(pd.DataFrame(d, index=names, columns=names))
+            plan, _ = merge_plans.best_plan(sim, study.n_models, profile.gw.max_group_size)
+            print(f"{n:>9} {method:>9} {eps:>8} {secs:>8.1f} {rho:>9.3f}  {merge_plans.format_plan(plan)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ import time
 import numpy as np
 import torch
 
-from scoring_lab import irt
-from scoring_lab.cache import ArtifactCache
-from scoring_lab.irt_study import IRTStudy
-from scoring_lab.run import setup
+from scoring_lab.irt import estimators as irt
+from scoring_lab.models.cache import ArtifactCache
+from scoring_lab.irt.study import IRTStudy
+from scoring_lab.book.run import setup
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ import platform
 import tempfile
 from pathlib import Path
 
-from scoring_lab import deploy, kd_study
-from scoring_lab.data import kd_sets
-from scoring_lab.run import setup
+from scoring_lab.kd import deploy, study as kd_study
+from scoring_lab.kd import sets as kd_sets
+from scoring_lab.book.run import setup
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ from dataclasses import replace
 
 import torch
 
-from scoring_lab import multitask
-from scoring_lab.deploy import latency_per_response
-from scoring_lab.moe_study import MoEStudy
-from scoring_lab.run import setup
+from scoring_lab.moe import multitask
+from scoring_lab.models.latency import latency_per_response
+from scoring_lab.moe.study import MoEStudy
+from scoring_lab.book.run import setup
 
 
 def epoch_seconds(study: MoEStudy, settings, epochs: int) -> tuple[float, int]:

@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from scoring_lab.baseline import fit_tfidf_baselines
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.models.baseline import fit_tfidf_baselines
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.cli import parameter_value
 from scoring_lab.data import load_tasks
 from scoring_lab.data.splits import carve_validation
 from scoring_lab.data.task import Task
-from scoring_lab.per_task import get_scorers
+from scoring_lab.models.per_task import get_scorers
 from scoring_lab.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ def _isolated_cache_and_results(tmp_path_factory):
 @pytest.fixture(scope="session")
 def executed(tmp_path_factory):
     """Every chapter executed once on the smoke profile: ({stem: executed notebook path}, results root)."""
-    from scoring_lab.chapters import chapter_sources, execute_chapter
+    from scoring_lab.book.chapters import chapter_sources, execute_chapter
 
     results = tmp_path_factory.mktemp("executed-results")
     out_dir = tmp_path_factory.mktemp("executed")

@@ -7,13 +7,13 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModel
 
-from scoring_lab import per_task
-from scoring_lab.backbone import TINY_RANDOM, load_backbone
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.models import per_task
+from scoring_lab.models.backbone import TINY_RANDOM, load_backbone
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
 from scoring_lab.profiles import ProfileError, TrainSettings, load_profile
-from scoring_lab.scorer import Scorer
-from scoring_lab.training import mixed_precision_for, train_scorer
+from scoring_lab.models.scorer import Scorer
+from scoring_lab.models.training import mixed_precision_for, train_scorer
 
 on_cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring_lab import per_task
-from scoring_lab.baseline import C_GRID, fit_tfidf_baseline, fit_tfidf_baselines
+from scoring_lab.models import per_task
+from scoring_lab.models.baseline import C_GRID, fit_tfidf_baseline, fit_tfidf_baselines
 from scoring_lab.data import Split, Task, load_tasks
 
 

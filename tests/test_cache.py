@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-from scoring_lab.cache import ArtifactCache, CorruptArtifactWarning, stable_hash
+from scoring_lab.models.cache import ArtifactCache, CorruptArtifactWarning, stable_hash
 from scoring_lab.cli import main
 
 
@@ -130,7 +130,7 @@ _PRODUCER = "from .helpers import scale\n\n\ndef produce(x):\n    return scale(x
 
 def test_code_version_follows_what_computes_not_where_it_is_written(tmp_path):
     import importlib
-    from scoring_lab.cache import code_version
+    from scoring_lab.models.cache import code_version
     _package(tmp_path, "cv_flat", {"__init__.py": "", "helpers.py": _HELPERS, "main.py": _PRODUCER})
     # the same code, moved: the helper into a subpackage, with a docstring, a comment and other imports
     _package(tmp_path, "cv_moved", {
@@ -151,7 +151,7 @@ def test_code_version_follows_what_computes_not_where_it_is_written(tmp_path):
 
 def test_code_version_changes_when_a_called_body_changes(tmp_path):
     import importlib
-    from scoring_lab.cache import code_version
+    from scoring_lab.models.cache import code_version
     _package(tmp_path, "cv_base", {"__init__.py": "", "helpers.py": _HELPERS, "main.py": _PRODUCER})
     _package(tmp_path, "cv_edit", {"__init__.py": "", "helpers.py": _HELPERS.replace("2 * x", "3 * x"),
                                    "main.py": _PRODUCER})

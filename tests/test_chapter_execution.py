@@ -7,7 +7,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from scoring_lab import chapters
+from scoring_lab.book import chapters
 from scoring_lab.cli import main, parameter_value
 
 HEADER = """\
@@ -45,7 +45,7 @@ seed = 0
 ```
 
 ```{code-cell} ipython3
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.models.cache import ArtifactCache
 cache = ArtifactCache()
 for _ in range(2):
     value, hit = cache.get_or_compute("demo", {"x": seed}, lambda d: (d / "v.txt").write_text("42"),

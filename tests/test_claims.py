@@ -6,7 +6,7 @@ from scoring_lab import claims
 from scoring_lab.data import DataError
 from scoring_lab.data.synthetic import generate_benchmark
 from scoring_lab.data.summary import paper_shape_check, shape_claims
-from scoring_lab.per_task import pre_merge_claims
+from scoring_lab.models.per_task import pre_merge_claims
 from scoring_lab import published
 
 

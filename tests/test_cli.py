@@ -77,7 +77,7 @@ def test_parameter_values_read_like_papermill_and_yaml_for_mappings():
 def test_run_passes_source_and_data_options_to_the_chapter(monkeypatch, tmp_path):
     """`scoring-lab run CHAPTER -p source ... -p data_options {...}` reaches execute_chapter's parameters
     (the notebook argument once shared the name `source` and the call failed)."""
-    from scoring_lab import chapters
+    from scoring_lab.book import chapters
 
     seen = {}
 

@@ -15,7 +15,7 @@ from scoring_lab.cli import main, option_value, parse_options
 from scoring_lab.data import SOURCES, load_tasks
 from scoring_lab.data.scored_csv import load_scored_csv
 from scoring_lab.data.tabular import DroppedRowsWarning
-from scoring_lab.data.task import DataError
+from scoring_lab.errors import DataError
 from test_loaders import expect, write_csv, write_tsv  # the shared fixture writers and error check
 
 # --------------------------------------------------------------------------- helpers

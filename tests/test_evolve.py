@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scoring_lab import evolve
+from scoring_lab.irt import evolve
 
 TARGET = np.array([0.2, 0.7, 0.5])
 

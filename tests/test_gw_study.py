@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scoring_lab import adamerging, gw_study, per_task, published
-from scoring_lab.backbone import TINY_RANDOM
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.merging import adamerging
+from scoring_lab.gw import study as gw_study
+from scoring_lab.models import per_task
+from scoring_lab import published
+from scoring_lab.models.backbone import TINY_RANDOM
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
-from scoring_lab.merged_models import Merge, MergeEvaluator
+from scoring_lab.merging.evaluation import Merge, MergeEvaluator
 from scoring_lab.profiles import TrainSettings
 
 

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from scoring_lab.backbone import TINY_RANDOM, load_backbone
-from scoring_lab.baseline import fit_logistic
+from scoring_lab.models.backbone import TINY_RANDOM, load_backbone
+from scoring_lab.models.baseline import fit_logistic
 from scoring_lab.data.synthetic import generate_benchmark
-from scoring_lab.probe import CONSTANT_LOGIT, head_weights
+from scoring_lab.models.probe import CONSTANT_LOGIT, head_weights
 from scoring_lab.profiles import ProfileError, TrainSettings
-from scoring_lab.scorer import Scorer, ScorerSpec, cumulative_targets, cumulative_to_class_proba
-from scoring_lab.training import train_scorer
+from scoring_lab.models.scorer import Scorer, ScorerSpec, cumulative_targets, cumulative_to_class_proba
+from scoring_lab.models.training import train_scorer
 
 TINY = TrainSettings(backbone=TINY_RANDOM, max_epochs=2, patience=4, lr=1e-3, batch_size=16, max_length=48,
                      warmup_ratio=0.0)

@@ -3,7 +3,7 @@ true parameters are known (seeded)."""
 import numpy as np
 import pytest
 
-from scoring_lab import irt
+from scoring_lab.irt import estimators as irt
 
 
 def _population(m=40, n_items=400, d=2, seed=0):

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring_lab import claims, irt, irt_study
-from scoring_lab.item_scoring import ItemPool, Recipe
-from scoring_lab.merged_models import OWN, Merge
+from scoring_lab import claims
+from scoring_lab.irt import estimators as irt, study as irt_study
+from scoring_lab.irt.items import ItemPool, Recipe
+from scoring_lab.merging.evaluation import OWN, Merge
 from scoring_lab.metrics import exact_match
-from scoring_lab.run import setup
+from scoring_lab.book.run import setup
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,15 @@ from scipy import stats
 from torch.nn import functional as F
 
 from kd_tasks import tiny_task
-from scoring_lab import kd, kd_study
-from scoring_lab.ann import fit_ann
+from scoring_lab.kd import distill as kd, study as kd_study
+from scoring_lab.kd.ann import fit_ann
 from scoring_lab.data import load_tasks
-from scoring_lab.data import kd_sets
-from scoring_lab.data.kd_sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, build_kd_sets, class_balance
+from scoring_lab.kd import sets as kd_sets
+from scoring_lab.kd.sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, build_kd_sets, class_balance
 from scoring_lab.data.task import Split, Task
 from scoring_lab.profiles import KDSettings, load_profile
-from scoring_lab.student import LSTMStudent, StudentConfig, fixed_parameters, n_parameters
-from scoring_lab.vocab import OOV, PAD, fit_vocabulary, words
+from scoring_lab.kd.student import LSTMStudent, StudentConfig, fixed_parameters, n_parameters
+from scoring_lab.kd.vocab import OOV, PAD, fit_vocabulary, words
 
 
 # ----------------------------------------------------------------------------- the student's size
@@ -217,7 +217,7 @@ def test_profiles_carry_the_kd_settings():
 
 
 def test_the_small_transformer_is_the_backbones_lower_layers():
-    from scoring_lab.backbone import load_backbone
+    from scoring_lab.models.backbone import load_backbone
 
     full, cut = load_backbone("tiny-random-bert", seed=0), load_backbone("tiny-random-bert", seed=0, encoder_layers=1)
     assert len(cut.model.encoder.layer) == cut.model.config.num_hidden_layers == 1
@@ -247,7 +247,7 @@ def test_a_students_cache_key_holds_every_kd_setting_its_training_reads():
     import inspect
     import re
 
-    from scoring_lab import kd as kd_module
+    from scoring_lab.kd import distill as kd_module
     read = set(re.findall(r"settings\.(\w+)", inspect.getsource(kd_module)))
     assert read and read <= set(kd_study.STUDENT_SETTINGS)
     assert set(kd_study.student_settings(KDSettings())) == set(kd_study.STUDENT_SETTINGS)

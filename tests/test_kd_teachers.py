@@ -4,9 +4,9 @@ import itertools
 import numpy as np
 import pytest
 
-from scoring_lab import kd_teachers
+from scoring_lab.kd import teachers as kd_teachers
 from scoring_lab.data import load_tasks
-from scoring_lab.data.kd_sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, member_tasks, source_id
+from scoring_lab.kd.sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, member_tasks, source_id
 from scoring_lab.data.synthetic import holistic_scores
 from scoring_lab.data.task import Split, Task
 

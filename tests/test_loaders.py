@@ -15,7 +15,7 @@ import pytest
 from scoring_lab.data.asap_sas import SCORE_RANGE, load_asap_sas, ordinal_labels
 from scoring_lab.data.pasta_csv import available_pasta_tasks, load_pasta_csv
 from scoring_lab.data.tabular import DroppedRowsWarning, read_table
-from scoring_lab.data.task import DataError
+from scoring_lab.errors import DataError
 
 # --------------------------------------------------------------------------- fixtures
 

@@ -1,17 +1,17 @@
-"""Per-task scorers and merges run over shared frozen states (scoring_lab.frozen_states, merged_models)."""
+"""Per-task scorers and merges run over shared frozen states (scoring_lab.models.frozen_states, merged_models)."""
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from scoring_lab import per_task
-from scoring_lab.backbone import TINY_RANDOM, load_backbone
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.models import per_task
+from scoring_lab.models.backbone import TINY_RANDOM, load_backbone
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
-from scoring_lab.frozen_states import StateMaker, first_trainable_layer
-from scoring_lab.merged_models import OWN, Merge, MergeEvaluator, UpperModel
-from scoring_lab.per_task import split_fingerprint
+from scoring_lab.models.frozen_states import StateMaker, first_trainable_layer
+from scoring_lab.merging.evaluation import OWN, Merge, MergeEvaluator, UpperModel
+from scoring_lab.models.per_task import split_fingerprint
 from scoring_lab.profiles import LoraSettings, TrainSettings
 
 TINY = TrainSettings(backbone=TINY_RANDOM, max_epochs=2, patience=2, lr=1e-3, batch_size=16, max_length=48,

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from scoring_lab import merging
+from scoring_lab.merging import task_vectors as merging
 
 
 def test_ties_matches_a_hand_built_example():

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from scoring_lab import moe
+from scoring_lab.moe import layers as moe
 
 
 def _batch(b=4, t=6, d=8, seed=0):

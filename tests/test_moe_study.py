@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from scoring_lab import claims, moe_study, published
+from scoring_lab import claims, published
+from scoring_lab.moe import study as moe_study
 from scoring_lab.profiles import load_profile
-from scoring_lab.run import setup
+from scoring_lab.book.run import setup
 
 
 def test_logits_invert_probabilities_and_clip_the_extremes():

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from scoring_lab import multitask
-from scoring_lab.backbone import TINY_RANDOM, load_backbone
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.moe import multitask
+from scoring_lab.models.backbone import TINY_RANDOM, load_backbone
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
-from scoring_lab.frozen_states import FrozenStates, StateMaker
-from scoring_lab.per_task import split_fingerprint
+from scoring_lab.models.frozen_states import FrozenStates, StateMaker
+from scoring_lab.models.per_task import split_fingerprint
 from scoring_lab.profiles import TrainSettings
 
 PARTIAL = TrainSettings(backbone=TINY_RANDOM, max_length=48, trainable_layers=1)

@@ -7,7 +7,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from scoring_lab.chapters import chapter_sources, to_notebook
+from scoring_lab.book.chapters import chapter_sources, to_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapter_sources(ROOT / "notebooks")

@@ -7,9 +7,7 @@ import pytest
 
 from scoring_lab.data import load_tasks
 from scoring_lab.metrics import quadratic_weighted_kappa
-from scoring_lab.ordinal import (ARGMAX, DECODINGS, PER_TASK, SHARED, OrdinalDecoder, apply_cut_points,
-                                 cross_validated_qwk, decoding_comparison, decoding_summary,
-                                 decoding_table, expected_score, fit_decoders, tune_cut_points, verdict)
+from scoring_lab.models.ordinal import ARGMAX, DECODINGS, PER_TASK, SHARED, OrdinalDecoder, apply_cut_points, cross_validated_qwk, decoding_comparison, decoding_summary, decoding_table, expected_score, fit_decoders, tune_cut_points, verdict
 
 
 def test_expected_score_and_cut_points():
@@ -21,7 +19,7 @@ def test_expected_score_and_cut_points():
 
 
 def test_fast_qwk_matches_the_metric():
-    from scoring_lab.ordinal import _qwk_counts
+    from scoring_lab.models.ordinal import _qwk_counts
     rng = np.random.default_rng(3)
     for k in (2, 3, 4, 5):
         y, p = rng.integers(0, k, 70), rng.integers(0, k, 70)
@@ -175,7 +173,7 @@ class _Noisy:
 
 
 def test_qwk_difference_is_paired_weighted_and_seeded():
-    from scoring_lab.ordinal import qwk_difference, test_decisions
+    from scoring_lab.models.ordinal import qwk_difference, test_decisions
     tasks = load_tasks("synthetic", seed=0, scale=0.2, tasks=["natural_sugar", "dry_ice_model"], view="holistic")
     models = {"oracle": {n: _Oracle(t) for n, t in tasks.items()},
               "noisy": {n: _Noisy(t, 0.5, i) for i, (n, t) in enumerate(tasks.items())}}

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from scoring_lab import published
-from scoring_lab.chapters import execute_all
+from scoring_lab.book.chapters import execute_all
 from scoring_lab.data.synthetic import TASK_NAMES
-from scoring_lab.per_task import compare_with_published
+from scoring_lab.models.per_task import compare_with_published
 from scoring_lab.profiles import load_profile, settings_table
 
 
@@ -51,7 +51,7 @@ def test_unknown_chapter_is_named():
 
 
 def test_count_in_band_ignores_the_mean_row():
-    from scoring_lab.per_task import count_in_band
+    from scoring_lab.models.per_task import count_in_band
 
     m = pd.DataFrame({"task": ["a", "b", "c", "weighted mean"], "micro_f1": [0.74, 0.75, 0.9, 0.8]})
     assert count_in_band(m, "micro_f1", 0.75, 0.9) == 2

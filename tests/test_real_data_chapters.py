@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from real_data_fixtures import SHAPES, write_shape
-from scoring_lab.chapters import chapter_sources, execute_chapter
+from scoring_lab.book.chapters import chapter_sources, execute_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "04_moe", "05_irt_merging", "90_claims", "91_reproducibility")

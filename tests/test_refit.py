@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from scoring_lab import per_task
-from scoring_lab.backbone import TINY_RANDOM
-from scoring_lab.cache import ArtifactCache
+from scoring_lab.models import per_task
+from scoring_lab.models.backbone import TINY_RANDOM
+from scoring_lab.models.cache import ArtifactCache
 from scoring_lab.data.synthetic import generate_benchmark
 from scoring_lab.data.task import Split, concat_splits
 from scoring_lab.profiles import TrainSettings
-from scoring_lab.training import train_scorer
+from scoring_lab.models.training import train_scorer
 
 TINY = TrainSettings(backbone=TINY_RANDOM, max_epochs=3, patience=3, lr=1e-3, batch_size=16, max_length=48,
                      warmup_ratio=0.0, trainable_layers=1)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring_lab.reproduce import compare_results, is_wall_clock, reproduce_check
+from scoring_lab.book.reproduce import compare_results, is_wall_clock, reproduce_check
 
 ROOT = Path(__file__).resolve().parents[1]
 

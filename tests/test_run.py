@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from scoring_lab.run import setup
+from scoring_lab.book.run import setup
 
 
 def test_results_go_under_profile_and_chapter_with_provenance(tmp_path, monkeypatch):
@@ -45,7 +45,7 @@ def test_setup_passes_loader_options_and_keeps_their_results_apart():
 
 
 def test_scorers_with_changed_settings_leave_the_profile_scorers_alone(monkeypatch):
-    import scoring_lab.per_task as per_task
+    import scoring_lab.models.per_task as per_task
 
     calls = []
     monkeypatch.setattr(per_task, "get_scorers",

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from kd_tasks import tiny_task
-from scoring_lab import kd
+from scoring_lab.kd import distill as kd
 from scoring_lab.data.task import Task
 from scoring_lab.profiles import KDSettings
-from scoring_lab.student import LSTMStudent, StudentConfig
-from scoring_lab.student_batch import StudentStack, lstm_recurrence
+from scoring_lab.kd.student import LSTMStudent, StudentConfig
+from scoring_lab.kd.student_batch import StudentStack, lstm_recurrence
 
 CONFIG = StudentConfig(vocab_size=40, n_classes=3)
 
@@ -131,8 +131,8 @@ def test_batched_losses_are_the_papers_eq2_per_member():
 def test_a_study_trains_a_sets_students_together_in_two_processes_and_caches_each(tmp_path):
     from dataclasses import replace
 
-    from scoring_lab import kd_study
-    from scoring_lab.cache import ArtifactCache
+    from scoring_lab.kd import study as kd_study
+    from scoring_lab.models.cache import ArtifactCache
     from scoring_lab.profiles import load_profile
 
     profile = load_profile("smoke")
@@ -149,7 +149,7 @@ def test_a_study_trains_a_sets_students_together_in_two_processes_and_caches_eac
     alone = kd.train_student(task, profile.kd, seed=1)
     in_cache = [e for e in study.cache.entries() if e["kind"] == kd_study.STUDENT_KIND]
     assert len(in_cache) == 3
-    from scoring_lab.student import Student
+    from scoring_lab.kd.student import Student
     loaded = [Student.load(e["path"]) for e in in_cache]
     seed1 = next(s for s in loaded if s.about["seed"] == 1)
     np.testing.assert_allclose(seed1.predict_proba(task.test.texts), alone.student.predict_proba(task.test.texts),

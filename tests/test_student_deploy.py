@@ -9,10 +9,10 @@ import torch
 
 from scoring_lab.cli import main
 from scoring_lab.data.tabular import read_table
-from scoring_lab.deploy import (export_onnx, latency_per_response, onnx_max_difference, onnx_predict_proba,
-                                onnx_session, score_csv)
-from scoring_lab.student import LSTMStudent, Student, StudentConfig
-from scoring_lab.vocab import fit_vocabulary
+from scoring_lab.kd.deploy import export_onnx, onnx_max_difference, onnx_predict_proba, onnx_session, score_csv
+from scoring_lab.models.latency import latency_per_response
+from scoring_lab.kd.student import LSTMStudent, Student, StudentConfig
+from scoring_lab.kd.vocab import fit_vocabulary
 
 SENTENCES = [
     "The plant needs sunlight to make food.",

@@ -3,13 +3,7 @@ import pandas as pd
 import pytest
 
 from scoring_lab.data import Split, Task
-from scoring_lab.data.summary import (
-    class_share_table,
-    examples_table,
-    prevalence_matrix,
-    rubrics_table,
-    summary_table,
-)
+from scoring_lab.data.summary import class_share_table, examples_table, prevalence_matrix, rubrics_table, summary_table
 
 
 def _task(name, labels, scores=None, n_classes=None):

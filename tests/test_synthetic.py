@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scoring_lab.data import synthetic as S
-from scoring_lab.data.task import DataError
+from scoring_lab.errors import DataError
 
 # name: (labels, train incl. val, test) -- the papers' task table
 TABLE = {
@@ -227,8 +227,8 @@ def test_generation_is_fast():
 
 def test_baseline_in_band_and_difficulty_monotone():
     names = ["gas_filled_balloons", "namis_careful_experiment"]
-    from scoring_lab.baseline import fit_tfidf_baseline
-    from scoring_lab.per_task import evaluate
+    from scoring_lab.models.baseline import fit_tfidf_baseline
+    from scoring_lab.models.per_task import evaluate
 
     f = {d: [evaluate(fit_tfidf_baseline(t), t)["micro_f1"]
              for t in S.generate_benchmark(seed=0, difficulty=d, tasks=names).values()]

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from scoring_lab import per_task
-from scoring_lab.backbone import TINY_RANDOM, BackboneUnavailable, load_backbone
-from scoring_lab.cache import ArtifactCache, CorruptArtifactWarning
+from scoring_lab.models import per_task
+from scoring_lab.models.backbone import TINY_RANDOM, BackboneUnavailable, load_backbone
+from scoring_lab.models.cache import ArtifactCache, CorruptArtifactWarning
 from scoring_lab.data.synthetic import generate_benchmark
 from scoring_lab.data.task import Task
 from scoring_lab.profiles import LoraSettings, TrainSettings
-from scoring_lab.scorer import Scorer, ScorerSpec, pad_ids, tokenize
-from scoring_lab.training import train_scorer
+from scoring_lab.models.scorer import Scorer, ScorerSpec, pad_ids, tokenize
+from scoring_lab.models.training import train_scorer
 
 TINY = TrainSettings(backbone=TINY_RANDOM, max_epochs=4, patience=4, lr=1e-3, batch_size=16, max_length=48,
                      warmup_ratio=0.0)

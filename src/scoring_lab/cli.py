@@ -73,7 +73,7 @@ def parse_options(items: list[str] | None) -> dict:
 
 def _data_summary(args) -> int:
     from .data.summary import summary_table
-    from .run import setup
+    from .book.run import setup
 
     source, path = _parse_source(args.source)
     options = parse_options(args.options)
@@ -92,7 +92,7 @@ def _execute(args, **parameters) -> int:
     """Run the chapters; a chapter that fails is named with its error, and the exit status is 1."""
     from papermill.exceptions import PapermillExecutionError
 
-    from .chapters import execute_all
+    from .book.chapters import execute_all
 
     try:
         execute_all(args.notebooks, args.output, profile=args.profile, cwd=Path.cwd(), only=args.chapter,
@@ -141,7 +141,7 @@ def _run(args) -> int:
 
 
 def _reproduce_check(args) -> int:
-    from .reproduce import reproduce_check
+    from .book.reproduce import reproduce_check
 
     differences = reproduce_check(args.profile, only=args.chapter, notebooks_dir=args.notebooks,
                                   workdir=args.workdir)
@@ -149,7 +149,7 @@ def _reproduce_check(args) -> int:
 
 
 def _book_sync(args) -> int:
-    from .chapters import chapter_sources, sync_notebook
+    from .book.chapters import chapter_sources, sync_notebook
 
     for s in chapter_sources(args.notebooks):
         print(sync_notebook(s))
@@ -157,7 +157,7 @@ def _book_sync(args) -> int:
 
 
 def _cache_list(args) -> int:
-    from .cache import ArtifactCache
+    from .models.cache import ArtifactCache
 
     cache = ArtifactCache(args.root)
     entries = cache.entries()
@@ -179,7 +179,7 @@ def _cache_list(args) -> int:
 
 
 def _cache_clear(args) -> int:
-    from .cache import ArtifactCache
+    from .models.cache import ArtifactCache
 
     cache = ArtifactCache(args.root)
     n = cache.clear(args.kind or None)
@@ -188,7 +188,7 @@ def _cache_clear(args) -> int:
 
 
 def _score(args) -> int:
-    from .deploy import score_csv
+    from .kd.deploy import score_csv
 
     frame = score_csv(args.model, args.input, args.output, text_column=args.text_column)
     print(f"scored {len(frame)} rows -> {args.output}")

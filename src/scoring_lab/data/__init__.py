@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from .task import DataError, Split, Task
+from ..errors import DataError
+from .task import Split, Task
 
 __all__ = ["DataError", "Split", "Task", "load_tasks", "SOURCES"]
 

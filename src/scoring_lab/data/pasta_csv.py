@@ -32,7 +32,8 @@ import numpy as np
 
 from .splits import carve_validation
 from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, read_table
-from .task import DataError, Split, Task
+from ..errors import DataError
+from .task import Split, Task
 
 SOURCE = "pasta-csv"
 IGNORED_LAST_COLUMN = "Group"

@@ -102,7 +102,8 @@ import numpy as np
 
 from .splits import carve_validation
 from .tabular import OnEmpty, Table, check_on_empty, empty_text_rows, parse_int, read_table, unique_ids
-from .task import DataError, Split, Task
+from ..errors import DataError
+from .task import Split, Task
 
 SOURCE = "csv"
 DEFAULT_ID_COLUMN = "id"

@@ -41,7 +41,8 @@ import numpy as np
 import yaml
 
 from .splits import carve_validation
-from .task import DataError, Split, Task
+from ..errors import DataError
+from .task import Split, Task
 
 __all__ = [
     "TASK_NAMES",

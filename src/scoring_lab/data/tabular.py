@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
 
-from .task import DataError
+from ..errors import DataError
 
 OnEmpty = Literal["error", "drop"]
 

@@ -15,28 +15,6 @@ import numpy as np
 Kind = Literal["multilabel", "multiclass"]
 
 
-class DataError(ValueError):
-    """Bad input, with the place it was found: file, row and column.
-
-    ``row`` is the 1-based data row (the header is row 0), so a spreadsheet
-    user finds it at line ``row + 1``; ``column`` is the header name.
-    """
-
-    def __init__(self, message: str, *, file=None, row: int | None = None, column: str | None = None):
-        self.file = None if file is None else str(file)
-        self.row = row
-        self.column = column
-        where = []
-        if self.file is not None:
-            where.append(f"file {self.file}")
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column {column!r}")
-        self.reason = message
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
-
-
 @dataclass
 class Split:
     """One split of one task.

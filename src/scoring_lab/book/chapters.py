@@ -1,0 +1,346 @@
+"""Executing the book's chapters: jupytext source -> papermill -> executed notebook.
+
+``notebooks/<name>.md`` (MyST, the source of truth) is paired with
+``notebooks/<name>.ipynb`` (unexecuted, for Colab and for papermill by hand).
+:func:`execute_chapter` runs one chapter with papermill parameters into
+``book/chapters/<name>.ipynb``, which ``jupyter-book build`` renders without
+re-executing. On the way it
+
+* shows progress a person can follow: a line as each code cell starts and ends,
+  with its elapsed time, the kernel's own output (progress bars, prints) streamed
+  to the terminal, and a "still running" line when a cell is silent for a minute;
+* adds the page's "Open in Colab" badge (a local image; the link opens Colab);
+* records the chapter's wall time, cache hits and misses and device in
+  ``results/<profile>/timing.csv`` (one row per chapter, replaced on a rerun).
+
+Pages whose MyST header carries ``scoring_lab: {colab: false}`` (the generated
+appendix pages) get no badge.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pandas as pd
+import yaml
+
+from ..models.cache import CACHE_LOG_ENV, lookup_counts
+from ..paths import environment, project_root, results_root, results_tag
+
+PAGE_METADATA = "scoring_lab"
+BADGE_IMAGE = "../images/colab-badge.svg"   # relative to book/chapters/
+DEFAULT_REPOSITORY = "https://github.com/scoring-lab/scoring-lab"
+TIMING_FILE = "timing.csv"
+TIMING_COLUMNS = ["chapter", "profile", "source", "status", "seconds", "cache_hits", "cache_misses", "device",
+                  "finished_utc"]
+HEARTBEAT_SECONDS = 60.0
+
+
+# ----------------------------------------------------------------------------- sources
+def chapter_sources(notebooks_dir: str | Path = "notebooks") -> list[Path]:
+    """The chapters' MyST sources, in book order (their file names start with a number)."""
+    return sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.md"))
+
+
+def select_chapters(names: list[str] | None, notebooks_dir: str | Path = "notebooks") -> list[Path]:
+    """The sources named by ``names`` (file stems like ``01_scorers``, or ``scorers``; ``all`` or
+    None for every chapter), in book order."""
+    sources = chapter_sources(notebooks_dir)
+    if not names or "all" in names:
+        return sources
+    by_name = {s.stem: s for s in sources} | {s.stem.split("_", 1)[1]: s for s in sources}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown chapter(s) {sorted(unknown)}; known: {[s.stem for s in sources]}")
+    wanted = {by_name[n] for n in names}
+    return [s for s in sources if s in wanted]
+
+
+def to_notebook(source: str | Path) -> nbformat.NotebookNode:
+    """Read a MyST markdown chapter as an (unexecuted) notebook."""
+    nb = jupytext.read(source)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    return nb
+
+
+def sync_notebook(source: str | Path) -> Path:
+    """Write the paired ``.ipynb`` of a MyST chapter; returns its path."""
+    source = Path(source)
+    target = source.with_suffix(".ipynb")
+    jupytext.write(to_notebook(source), target)
+    return target
+
+
+# ----------------------------------------------------------------------------- progress
+def format_seconds(seconds: float) -> str:
+    """``4.2s``, ``3m12s`` or ``1h02m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def _cell_summary(cell, width: int = 70) -> str:
+    lines = [ln.strip() for ln in cell.source.splitlines()]
+    code = [ln for ln in lines if ln and not ln.startswith("#")] or [ln for ln in lines if ln] or ["(empty)"]
+    text = code[0]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class _ActivityStream:
+    """A text stream that forwards to ``target`` and notes when it was last written to."""
+
+    def __init__(self, target, progress: "CellProgress"):
+        self.target, self.progress = target, progress
+
+    def write(self, text: str) -> int:
+        with self.progress.lock:
+            self.progress.last_activity = time.monotonic()
+            n = self.target.write(text)
+            self.target.flush()
+        return n
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+class CellProgress:
+    """Terminal progress of one chapter's execution: a line per code cell start and end with
+    elapsed times, the kernel's streams passed through, a heartbeat when a cell is silent."""
+
+    def __init__(self, chapter: str, stream=None, heartbeat: float | None = None):
+        self.chapter = chapter
+        self.stream = stream or sys.stdout
+        self.heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.last_activity = self.started
+        self.cell_t0: float | None = None
+        self.current = ""
+        self.positions: dict[int, int] = {}
+        self.stdout = _ActivityStream(sys.stdout if stream is None else stream, self)
+        self.stderr = _ActivityStream(sys.stderr if stream is None else stream, self)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def say(self, text: str) -> None:
+        """Print one progress line."""
+        with self.lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self.last_activity = time.monotonic()
+
+    def begin(self, cells) -> None:
+        code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
+        self.positions = {i: k for k, i in enumerate(code, 1)}
+        self._thread.start()
+
+    def cell_started(self, cell, index: int) -> None:
+        if cell.cell_type != "code":
+            return
+        self.cell_t0 = time.monotonic()
+        self.current = f"[{self.chapter}] cell {self.positions.get(index, '?')}/{len(self.positions)}"
+        self.say(f"{self.current} started: {_cell_summary(cell)}")
+
+    def cell_finished(self, cell, index: int) -> None:
+        if cell.cell_type != "code" or self.cell_t0 is None:
+            return
+        now = time.monotonic()
+        failed = cell.metadata.get("papermill", {}).get("exception")
+        self.say(f"{self.current} {'FAILED' if failed else 'done'} in {format_seconds(now - self.cell_t0)} "
+                   f"(chapter {format_seconds(now - self.started)})")
+        self.cell_t0 = None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(5.0, self.heartbeat / 2)):
+            now = time.monotonic()
+            if self.cell_t0 is not None and now - self.last_activity >= self.heartbeat:
+                self.say(f"{self.current} still running ({format_seconds(now - self.cell_t0)}; "
+                           f"chapter {format_seconds(now - self.started)})")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1)
+
+
+def _reporting_engine():
+    """papermill's nbclient engine, with the cell start/end hooks reporting to a :class:`CellProgress`."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ReportingEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, progress: CellProgress | None = None, **kwargs):
+            if progress is not None:
+                start, complete = nb_man.cell_start, nb_man.cell_complete
+
+                def cell_start(cell, cell_index=None, **kw):
+                    progress.cell_started(cell, cell_index)
+                    return start(cell, cell_index, **kw)
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    out = complete(cell, cell_index, **kw)
+                    progress.cell_finished(cell, cell_index)
+                    return out
+
+                nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+                progress.begin(nb_man.nb.cells)
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("scoring-lab", ReportingEngine)
+    return "scoring-lab"
+
+
+# ----------------------------------------------------------------------------- the page
+def repository(root: Path | None = None) -> tuple[str, str]:
+    """(repository URL, branch) from the book's ``_config.yml``; the project's own if absent."""
+    root = root or project_root()
+    config = {}
+    if root is not None and (root / "_config.yml").is_file():
+        config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    repo = config.get("repository") or {}
+    return str(repo.get("url") or DEFAULT_REPOSITORY).rstrip("/"), str(repo.get("branch") or "main")
+
+
+def colab_url(chapter: str, repo_url: str, branch: str = "main") -> str:
+    """The Colab address that opens ``notebooks/<chapter>.ipynb`` of a GitHub repository."""
+    path = repo_url.split("github.com/", 1)[-1]
+    return f"https://colab.research.google.com/github/{path}/blob/{branch}/notebooks/{chapter}.ipynb"
+
+
+def add_colab_badge(nb: nbformat.NotebookNode, chapter: str, repo_url: str, branch: str = "main") -> bool:
+    """Put the "Open in Colab" badge (a local image) under the page title; False if the page takes none."""
+    if (nb.metadata.get(PAGE_METADATA) or {}).get("colab", True) is False:
+        return False
+    badge = f"[![Open in Colab]({BADGE_IMAGE})]({colab_url(chapter, repo_url, branch)})"
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("# "):
+                cell.source = "\n".join(lines[: i + 1] + ["", badge] + lines[i + 1:])
+                return True
+    return False
+
+
+def _finish_page(path: Path, chapter: str, root: Path | None) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell`` (the book shows the parameters
+    cell itself, and the run's profile and seed in the prose) and add the Colab badge."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    add_colab_badge(nb, chapter, *repository(root))
+    nbformat.write(nb, path)
+
+
+# ----------------------------------------------------------------------------- timing
+from ..models.latency import device_description  # noqa: E402,F401 (re-exported)
+
+
+def record_timing(row: dict, path: str | Path) -> pd.DataFrame:
+    """Write ``row`` into the timing table at ``path``, replacing the chapter's previous row."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = pd.read_csv(path, keep_default_na=False).to_dict("records") if path.is_file() else []
+    rows = [r for r in rows if r["chapter"] != row["chapter"]] + [row]
+    table = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    table = table.sort_values("chapter", kind="stable").reset_index(drop=True)
+    table.to_csv(path, index=False)
+    return table
+
+
+def timing_path(profile: str | Path = "default", source: str | None = None, options: dict | None = None) -> Path:
+    """``results/<profile>[-<source>][-<options>]/timing.csv``: beside the chapters' own results."""
+    from ..profiles import load_profile
+
+    prof = load_profile(profile)
+    return results_root() / results_tag(prof.name, source or prof.data.source, prof.data.source, options) / TIMING_FILE
+
+
+# ----------------------------------------------------------------------------- execution
+def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapters", *,
+                    profile: str = "default", cwd: str | Path | None = None, progress: bool = True,
+                    stream=None, **parameters) -> Path:
+    """Execute one chapter with papermill on ``profile``; returns the executed notebook's path.
+
+    With ``progress``, cell-by-cell progress and the kernel's output go to ``stream``
+    (default: the terminal). The run's wall time, cache hits and misses and device are
+    recorded in ``results/<profile>/timing.csv`` whether it succeeds or fails.
+    """
+    import papermill as pm
+
+    notebook = Path(notebook)
+    chapter = notebook.stem
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    unexecuted = output_dir / f".{chapter}.input.ipynb"
+    nbformat.write(to_notebook(notebook), unexecuted)
+    out = output_dir / f"{chapter}.ipynb"
+    reporter = CellProgress(chapter, stream) if progress else None
+    log = Path(tempfile.mkstemp(prefix="scoring-lab-cache-", suffix=".jsonl")[1])
+    started, status = time.monotonic(), "failed"
+    try:
+        with environment(**{CACHE_LOG_ENV: str(log)}):   # the kernel inherits it and logs every cache lookup
+            pm.execute_notebook(str(unexecuted), str(out), parameters={"profile": profile, **parameters},
+                                cwd=str(cwd) if cwd else None, progress_bar=False, kernel_name="python3",
+                                engine_name=_reporting_engine(), progress=reporter,
+                                stdout_file=reporter.stdout if reporter else None,
+                                stderr_file=reporter.stderr if reporter else None)
+        status = "ok"
+    finally:
+        seconds = time.monotonic() - started
+        if reporter:
+            reporter.close()
+        counts = lookup_counts(log)
+        log.unlink(missing_ok=True)
+        unexecuted.unlink(missing_ok=True)
+        record_timing({"chapter": chapter, "profile": str(profile), "source": parameters.get("source") or "",
+                       "status": status, "seconds": round(seconds, 1), "cache_hits": counts["hits"],
+                       "cache_misses": counts["misses"], "device": device_description(),
+                       "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")},
+                      timing_path(profile, parameters.get("source"), parameters.get("data_options")))
+    _finish_page(out, chapter, Path(cwd) if cwd else None)
+    if reporter:
+        reporter.say(f"[{chapter}] finished in {format_seconds(seconds)} "
+                       f"(cache: {counts['hits']} hits, {counts['misses']} misses) -> {out}")
+    return out
+
+
+def execute_all(notebooks_dir: str | Path = "notebooks", output_dir: str | Path = "book/chapters", *,
+                profile: str = "default", cwd: str | Path | None = None, only: list[str] | None = None,
+                progress: bool = True, **parameters) -> list[Path]:
+    """Execute every chapter (or those named in ``only``, see :func:`select_chapters`) in book order."""
+    sources = select_chapters(only, notebooks_dir)
+    outs = []
+    for i, s in enumerate(sources, 1):
+        if progress:
+            print(f"== [{i}/{len(sources)}] {s.stem} (profile {profile})", flush=True)
+        outs.append(execute_chapter(s, output_dir, profile=profile, cwd=cwd, progress=progress, **parameters))
+    return outs
+
+
+def regenerate_commands(notebooks_dir: str | Path = "notebooks", profile: str = "default",
+                        seed: int = 0) -> pd.DataFrame:
+    """Per chapter, the one command that regenerates it (and its results) on ``profile``:
+    ``scoring-lab run`` (papermill with progress, badge and timing) and plain papermill."""
+    rows = []
+    for s in chapter_sources(notebooks_dir):
+        rows.append({
+            "chapter": s.stem,
+            "scoring-lab": f"scoring-lab run {s.stem} --profile {profile} -p seed {seed}",
+            "papermill": (f"papermill notebooks/{s.stem}.ipynb book/chapters/{s.stem}.ipynb "
+                          f"-p profile {profile} -p seed {seed}"),
+        })
+    return pd.DataFrame(rows)
