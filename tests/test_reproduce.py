@@ -32,6 +32,19 @@ def test_a_difference_is_named_by_file_row_and_column(tmp_path):
                            "smoke/scorers/metrics.csv, row 2, column 'micro_f1': '0.6' vs '0.6000001'"]
 
 
+def test_compare_results_command_says_which_trees_match(tmp_path, capsys):
+    from scoring_lab.cli import main
+    _tree(tmp_path / "a", [0.5, 0.6], seconds=1.0)
+    _tree(tmp_path / "b", [0.5, 0.6], seconds=2.0)
+    _tree(tmp_path / "c", [0.5, 0.7])
+    assert main(["compare-results", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "reproduced: 1 results CSVs identical" in capsys.readouterr().out
+    assert main(["compare-results", str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert "row 2, column 'micro_f1': '0.6' vs '0.7'" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert main(["compare-results", str(tmp_path / "empty"), str(tmp_path / "empty")]) == 1   # nothing compared is no proof
+
+
 def test_a_wall_clock_claim_may_differ_but_no_other_claim(tmp_path):
     header = "paper,claim,paper_value,our_value,verdict,note\n"
     timed = 'kd,faster,10x,{v}x,{verdict},"wall-clock: seconds per response"\n'

@@ -7,6 +7,7 @@
     scoring-lab book sync
     scoring-lab run CHAPTER|all [--profile P] [-p KEY VALUE ...]
     scoring-lab reproduce-check [--profile smoke] [--chapter NAME ...]
+    scoring-lab compare-results RESULTS_A RESULTS_B
     scoring-lab score --model STUDENT_DIR --input responses.csv [--text-column C] --output scored.csv
 """
 from __future__ import annotations
@@ -148,6 +149,12 @@ def _reproduce_check(args) -> int:
     return 1 if differences else 0
 
 
+def _compare_results(args) -> int:
+    from .book.reproduce import compare_trees
+
+    return 1 if compare_trees(args.a, args.b) else 0
+
+
 def _book_sync(args) -> int:
     from .book.chapters import chapter_sources, sync_notebook
 
@@ -250,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--notebooks", default="notebooks")
     d.add_argument("--workdir", default=None, help="keep both runs here (default: a temporary folder)")
     d.set_defaults(func=_reproduce_check)
+
+    m = sub.add_parser("compare-results", help="compare two results trees (e.g. before and after a change); fail if "
+                                               "any results CSV differs (wall-clock columns excepted)")
+    m.add_argument("a", help="a results folder (results/, results/<profile> or results/<profile>/<chapter>)")
+    m.add_argument("b", help="the results folder to compare it with, at the same level")
+    m.set_defaults(func=_compare_results)
 
     o = sub.add_parser("score", help="score a CSV/TSV of responses with a saved student; writes a CSV with "
                                      "predicted_score and p_<class> columns added")

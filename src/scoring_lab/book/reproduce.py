@@ -92,14 +92,25 @@ def reproduce_check(profile: str = "smoke", only: list[str] | None = None, noteb
                 print(f"== reproduce-check: run {run} of {profile} from an empty cache", flush=True)
             run_once(profile, base / run / "results", base / run / "cache", only, notebooks_dir,
                      base / run / "executed", progress)
-        differences, ignored = compare_results(base / "a" / "results", base / "b" / "results")
-        n_files = len(results_csvs(base / "a" / "results"))
+        return compare_trees(base / "a" / "results", base / "b" / "results", f"two cold runs of {profile}")
+
+
+def compare_trees(a: str | Path, b: str | Path, what: str | None = None) -> list[str]:
+    """Compare two results trees (``results/`` folders, or one profile's or chapter's folder in each),
+    print a verdict naming every difference and the wall-clock columns left out, and return the
+    differences (empty: every results CSV identical)."""
+    what = what or f"{a} and {b}"
+    differences, ignored = compare_results(a, b)
+    n_files = len(results_csvs(a))
     if ignored:
         print(f"left out, as wall-clock measurements: {', '.join(ignored)}")
     if differences:
-        print(f"NOT REPRODUCED: {len(differences)} difference(s) between two cold runs of {profile}:")
+        print(f"NOT REPRODUCED: {len(differences)} difference(s) between {what}:")
         for d in differences:
             print(f"  {d}")
+    elif n_files == 0:
+        differences = [f"no results CSV under {a}"]
+        print(f"NOT REPRODUCED: {differences[0]}")
     else:
-        print(f"reproduced: {n_files} results CSVs identical across two cold runs of {profile}")
+        print(f"reproduced: {n_files} results CSVs identical across {what}")
     return differences
