@@ -16,8 +16,9 @@ import platform
 import tempfile
 from pathlib import Path
 
-from scoring_lab.kd import deploy, study as kd_study
+from scoring_lab.kd import deploy, footprint
 from scoring_lab.kd import sets as kd_sets
+from scoring_lab.kd.study import KDStudy
 from scoring_lab.book.run import setup
 
 
@@ -31,12 +32,11 @@ def main() -> None:
 
     run = setup("kd", args.profile)
     sets = kd_sets.build_kd_sets(run.tasks, seed=run.seed)
-    study = kd_study.KDStudy(sets, run.profile, run.cache, seed=run.seed, progress=True, tasks=run.tasks)
+    study = KDStudy(sets, run.profile, run.cache, seed=run.seed, progress=True, tasks=run.tasks)
     name = args.set or study.single_item_sets[0]
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = deploy.export_onnx(study.student(name, study.seed, study.kd.lam).student, Path(tmp) / "s.onnx")
-        sizes = kd_study.size_and_speed(study, name, onnx_path, n_responses=args.responses, threads=args.threads,
-                                        repeats=7)
+        sizes = study.size_and_speed(name, onnx_path, n_responses=args.responses, threads=args.threads, repeats=7)
     print(f"\nKD models of {name!r}, profile {args.profile}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), {args.responses} test responses")
     print(f"{'model':34s} {'parameters':>12s} {'weights MB':>11s} {'saved MB':>9s} {'ms/resp b1':>11s} "
@@ -45,7 +45,7 @@ def main() -> None:
         saved = "" if r["saved_mb"] != r["saved_mb"] or r["saved_mb"] is None else f"{r['saved_mb']:.3f}"
         print(f"{r['model']:34s} {r['parameters']:>12,d} {r['weights_mb']:>11.2f} {saved:>9s} "
               f"{1000 * r['seconds_per_response_b1']:>11.3f} {1000 * r['seconds_per_response_b32']:>12.3f}")
-    ratios = kd_study.ratios(sizes)
+    ratios = footprint.ratios(sizes)
     print(f"\nteacher / student parameters: {ratios['parameter_ratio']:,.0f}x (paper: about 4,000x)")
     print(f"small transformer / student parameters: {ratios['small_parameter_ratio']:,.0f}x")
     for b in (1, 32):

@@ -8,8 +8,9 @@ from scipy import stats
 from torch.nn import functional as F
 
 from kd_tasks import tiny_task
-from scoring_lab.kd import distill as kd, study as kd_study
+from scoring_lab.kd import distill as kd, students, tables
 from scoring_lab.kd.ann import fit_ann
+from scoring_lab.kd.plan import KD_STUDENT, STUDENT, TEACHER
 from scoring_lab.data import load_tasks
 from scoring_lab.kd import sets as kd_sets
 from scoring_lab.kd.sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, build_kd_sets, class_balance
@@ -199,15 +200,15 @@ def test_paired_tests_pair_by_seed_and_test_a_single_seed_baseline_as_a_constant
     rows = []
     kd_acc, st_acc = [0.80, 0.82, 0.81], [0.78, 0.79, 0.80]
     for s in range(3):
-        rows += [{"set": "x", "model": kd_study.KD_STUDENT, "seed": s, "accuracy": kd_acc[s]},
-                 {"set": "x", "model": kd_study.STUDENT, "seed": s, "accuracy": st_acc[s]}]
-    rows.append({"set": "x", "model": kd_study.TEACHER, "seed": 0, "accuracy": 0.9})
-    t = kd_study.paired_tests(pd.DataFrame(rows)).set_index("baseline")
+        rows += [{"set": "x", "model": KD_STUDENT, "seed": s, "accuracy": kd_acc[s]},
+                 {"set": "x", "model": STUDENT, "seed": s, "accuracy": st_acc[s]}]
+    rows.append({"set": "x", "model": TEACHER, "seed": 0, "accuracy": 0.9})
+    t = tables.paired_tests(pd.DataFrame(rows)).set_index("baseline")
     ref = stats.ttest_rel(kd_acc, st_acc)
-    assert t.loc[kd_study.STUDENT, "p"] == pytest.approx(ref.pvalue)
-    assert t.loc[kd_study.STUDENT, "mean_difference"] == pytest.approx(np.mean(kd_acc) - np.mean(st_acc))
-    assert t.loc[kd_study.TEACHER, "p"] == pytest.approx(stats.ttest_1samp(kd_acc, 0.9).pvalue)
-    assert t.loc[kd_study.TEACHER, "test"].startswith("one-sample")
+    assert t.loc[STUDENT, "p"] == pytest.approx(ref.pvalue)
+    assert t.loc[STUDENT, "mean_difference"] == pytest.approx(np.mean(kd_acc) - np.mean(st_acc))
+    assert t.loc[TEACHER, "p"] == pytest.approx(stats.ttest_1samp(kd_acc, 0.9).pvalue)
+    assert t.loc[TEACHER, "test"].startswith("one-sample")
 
 
 def test_profiles_carry_the_kd_settings():
@@ -228,18 +229,18 @@ def test_the_small_transformer_is_the_backbones_lower_layers():
 
 def test_table2_summarises_seeds_and_sits_beside_the_papers_figures_by_role():
     rows = [{"set": "pooled-7", "model": m, "seed": s, "accuracy": a + 0.01 * s, "macro_f1": a - 0.1}
-            for m, a in ((kd_study.TEACHER, 0.9), (kd_study.KD_STUDENT, 0.7)) for s in range(3)]
-    table = kd_study.table2(pd.DataFrame(rows))
-    kd_row = table[table["model"] == kd_study.KD_STUDENT].iloc[0]
+            for m, a in ((TEACHER, 0.9), (KD_STUDENT, 0.7)) for s in range(3)]
+    table = tables.table2(pd.DataFrame(rows))
+    kd_row = table[table["model"] == KD_STUDENT].iloc[0]
     assert kd_row["accuracy_mean"] == pytest.approx(0.71) and kd_row["accuracy_sd"] == pytest.approx(0.01)
     assert kd_row["seeds"] == 3
     sets = {"pooled-7": Task("pooled-7", "multiclass", *(Split([], []) for _ in range(3)), n_classes=10,
                              meta={"role": "7T"})}
-    paper = kd_study.beside_paper(table, sets).set_index("model")
-    assert paper.loc[kd_study.KD_STUDENT, "accuracy (paper)"] == 0.757      # the paper's Table 2, 7T, KD
-    assert paper.loc[kd_study.TEACHER, "F1 (paper)"] == 0.842
-    wide = kd_study.mean_sd(table)
-    assert wide.loc[0, kd_study.KD_STUDENT] == "0.710 ± 0.010"
+    paper = tables.beside_paper(table, sets).set_index("model")
+    assert paper.loc[KD_STUDENT, "accuracy (paper)"] == 0.757      # the paper's Table 2, 7T, KD
+    assert paper.loc[TEACHER, "F1 (paper)"] == 0.842
+    wide = tables.mean_sd(table)
+    assert wide.loc[0, KD_STUDENT] == "0.710 ± 0.010"
 
 
 def test_a_students_cache_key_holds_every_kd_setting_its_training_reads():
@@ -249,5 +250,5 @@ def test_a_students_cache_key_holds_every_kd_setting_its_training_reads():
 
     from scoring_lab.kd import distill as kd_module
     read = set(re.findall(r"settings\.(\w+)", inspect.getsource(kd_module)))
-    assert read and read <= set(kd_study.STUDENT_SETTINGS)
-    assert set(kd_study.student_settings(KDSettings())) == set(kd_study.STUDENT_SETTINGS)
+    assert read and read <= set(students.STUDENT_SETTINGS)
+    assert set(students.student_settings(KDSettings())) == set(students.STUDENT_SETTINGS)

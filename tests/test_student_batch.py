@@ -131,23 +131,24 @@ def test_batched_losses_are_the_papers_eq2_per_member():
 def test_a_study_trains_a_sets_students_together_in_two_processes_and_caches_each(tmp_path):
     from dataclasses import replace
 
-    from scoring_lab.kd import study as kd_study
+    from scoring_lab.kd.students import STUDENT_KIND
+    from scoring_lab.kd.study import KDStudy
     from scoring_lab.models.cache import ArtifactCache
     from scoring_lab.profiles import load_profile
 
     profile = load_profile("smoke")
     profile = replace(profile, kd=replace(profile.kd, workers=2, teacher_source="fine-tune", max_epochs=2))
     task = _task()
-    study = kd_study.KDStudy({"tiny": task}, profile, ArtifactCache(tmp_path), progress=False)
+    study = KDStudy({"tiny": task}, profile, ArtifactCache(tmp_path), progress=False)
     requests = [kd.StudentRequest(s) for s in (0, 1, 2)]
     assert study.train_students("tiny", requests) == 3
     assert study.train_students("tiny", requests) == 0                       # all cached now
     for r in requests:
-        cached = kd_study.KDStudy({"tiny": task}, profile, ArtifactCache(tmp_path), progress=False)
-        key = cached.cache.key(cached._student_inputs("tiny", r))
-        assert cached.cache.exists(kd_study.STUDENT_KIND, key)
+        cached = KDStudy({"tiny": task}, profile, ArtifactCache(tmp_path), progress=False)
+        key = cached.cache.key(cached.models.student_inputs("tiny", r))
+        assert cached.cache.exists(STUDENT_KIND, key)
     alone = kd.train_student(task, profile.kd, seed=1)
-    in_cache = [e for e in study.cache.entries() if e["kind"] == kd_study.STUDENT_KIND]
+    in_cache = [e for e in study.cache.entries() if e["kind"] == STUDENT_KIND]
     assert len(in_cache) == 3
     from scoring_lab.kd.student import Student
     loaded = [Student.load(e["path"]) for e in in_cache]

@@ -1,0 +1,139 @@
+"""The fine-tuned transformers of each KD set: its teacher (fine-tuned on the set, or the per-task scorers of
+its member tasks), whose class probabilities on the training responses are the KD targets, and its small
+transformer (the paper's TinyBERT role); each trained once through the per-task scorer cache."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import distill as kd_module
+from . import sets as kd_sets
+from . import teachers as kd_teachers
+from .plan import SMALL, TEACHER, KDPlan
+from ..data.task import Split, Task
+from ..metrics import accuracy
+from ..models.cache import ArtifactCache
+from ..models.per_task import TrainedScorer, get_scorer
+from ..profiles import Profile, small_transformer_settings, teacher_settings
+
+
+@dataclass
+class Teacher:
+    """A KD set's teacher: its class probabilities on any split of the set, and the model(s) behind them.
+
+    scorers: the fine-tuned transformer(s): one per set (``fine-tune``) or one per member task
+    (``per-task``, each response scored by its own task's)."""
+
+    source: str
+    scorers: dict[str, TrainedScorer]
+    predict_proba: Callable[[Split], np.ndarray]   # split of the set -> (n, K)
+
+    def predict(self, split: Split) -> np.ndarray:
+        """(n,) predicted classes of the split's responses."""
+        return self.predict_proba(split).argmax(axis=1)
+
+    @property
+    def scorer(self):
+        """The (first) transformer itself, for its size and speed."""
+        return next(iter(self.scorers.values())).scorer
+
+
+class FineTunedTransformers:
+    """The teachers, small transformers and teacher targets of ``plan``'s sets under ``profile``, each
+    loaded (or trained) once. ``tasks`` are the source's tasks the sets were built from: the per-task
+    teachers (``kd.teacher_source: per-task``) are their scorers."""
+
+    def __init__(self, plan: KDPlan, profile: Profile, cache: ArtifactCache, progress: bool = True,
+                 tasks: dict[str, Task] | None = None):
+        self.plan, self.sets, self.profile, self.kd = plan, plan.sets, profile, profile.kd
+        self.cache, self.progress, self.tasks = cache, progress, tasks
+        self._memo: dict = {}   # (what, set, seed or how) -> a model or targets
+        if self.kd.teacher_source == "per-task":
+            if tasks is None:
+                raise ValueError("kd.teacher_source per-task needs the source's tasks (KDStudy(..., tasks=run.tasks))")
+            for t in self.sets.values():
+                kd_teachers.check_applies(t, tasks)
+
+    def _once(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def teacher(self, name: str, seed: int | None = None) -> Teacher:
+        """The teacher of set ``name``: fine-tuned on the set (``fine-tune``), or the scorers of its member
+        tasks with the profile's own train settings, the very ones of the chapter "Per-task scorers"."""
+        seed = self.plan.seed if seed is None else seed
+        return self._once(("teacher", name, seed), lambda: self._teacher(name, seed))
+
+    def _teacher(self, name: str, seed: int) -> Teacher:
+        task = self.sets[name]
+        if self.kd.teacher_source == "fine-tune":
+            trained = get_scorer(task, teacher_settings(self.profile), seed, self.cache, self.progress)
+            return Teacher("fine-tune", {name: trained}, trained.predict_proba)
+        members = kd_sets.spec_of(task).tasks
+        scorers = {m: get_scorer(self.tasks[m], self.profile.train, seed, self.cache, self.progress) for m in members}
+        return Teacher("per-task", scorers, lambda split: kd_teachers.per_task_probabilities(
+            task, split, self.tasks, lambda m, responses: scorers[m].predict_proba(responses)))
+
+    def small_transformer(self, name: str, seed: int | None = None) -> TrainedScorer:
+        """The small transformer of set ``name`` (``kd.small_transformer``'s settings)."""
+        seed = self.plan.seed if seed is None else seed
+        return self._once(("small", name, seed), lambda: get_scorer(
+            self.sets[name], small_transformer_settings(self.profile), seed, self.cache, self.progress))
+
+    def teacher_targets(self, name: str, how: str = "in-sample") -> kd_module.TeacherProbabilities:
+        """The KD targets of a set's training responses: the seed's teacher scoring its own training data
+        (``in-sample``), or k fold teachers each scoring the fold it did not see (``out-of-fold``)."""
+        return self._once(("targets", name, how), lambda: self._teacher_targets(name, how))
+
+    def _teacher_targets(self, name: str, how: str) -> kd_module.TeacherProbabilities:
+        task, seed = self.sets[name], self.plan.seed
+        if how == "in-sample":
+            return kd_module.TeacherProbabilities(task.train.ids, self.teacher(name).predict_proba(task.train))
+        if how != "out-of-fold":
+            raise ValueError(f"teacher targets are 'in-sample' or 'out-of-fold', got {how!r}")
+        if self.kd.teacher_source == "fine-tune":
+            settings = teacher_settings(self.profile)
+
+            def predict_fold(fold_task, held):
+                return get_scorer(fold_task, settings, seed, self.cache, self.progress).predict_proba(held)
+
+            return kd_module.out_of_fold_probabilities(task, self.kd.oof_folds, predict_fold, seed)
+
+        def predict_task_fold(fold_task, responses):
+            return get_scorer(fold_task, self.profile.train, seed, self.cache, self.progress).predict_proba(
+                responses)
+
+        return kd_teachers.out_of_fold_class_probabilities(task, self.tasks, self.kd.oof_folds, seed,
+                                                           predict_task_fold)
+
+
+def transformer_training(transformers: FineTunedTransformers) -> pd.DataFrame:
+    """How the transformers of each set trained (the plan's seed): set, model, models, val_accuracy
+    and val_n (the set's validation responses the model never trained on, in the set's classes),
+    epochs_run, best_epoch, epoch_cap, seconds. A per-task teacher is several scorers (a pooled
+    set's): their largest epochs, their summed seconds; it trained on most of a set's validation
+    responses (they come from its tasks' training splits), so only the others count."""
+    rows = []
+    for name, task in transformers.sets.items():
+        teacher = transformers.teacher(name)
+        y = task.val.scores
+        everything = np.ones(len(y), dtype=bool)
+        held = kd_teachers.not_trained_on(task, task.val, transformers.tasks) if teacher.source == "per-task" \
+            else everything
+        models = [(TEACHER, list(teacher.scorers.values()), teacher.predict(task.val), held, None)]
+        if transformers.plan.has_small_transformer(name):
+            small = transformers.small_transformer(name)
+            models.append((SMALL, [small], small.predict(task.val), everything,
+                           small_transformer_settings(transformers.profile).max_epochs))
+        for model, scorers, pred, keep, cap in models:
+            rows.append({"set": name, "model": model, "models": len(scorers),
+                         "val_accuracy": accuracy(y[keep], pred[keep]) if keep.any() else float("nan"),
+                         "val_n": int(keep.sum()),
+                         "epochs_run": max(int(s.info["epochs_run"]) for s in scorers),
+                         "best_epoch": max(int(s.info["best_epoch"]) for s in scorers),
+                         "epoch_cap": cap, "seconds": float(sum(s.info["seconds"] for s in scorers))})
+    return pd.DataFrame(rows).astype({"epoch_cap": "Int64"})

@@ -1,0 +1,75 @@
+"""Test results of the KD chapter's models, one row per seed: every model on every set (Table 2's raw
+rows), the KD student over the lambda sweep, and with in-sample against out-of-fold teacher targets."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .fine_tuned import FineTunedTransformers
+from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
+from .students import StudentsAndANN
+from ..data.task import Task
+from ..metrics import accuracy, multiclass_macro_f1
+
+
+def scores_of(task: Task, pred: np.ndarray) -> dict:
+    """accuracy and macro-F1 of (n,) predicted classes on the test split."""
+    y = task.test.scores
+    return {"accuracy": accuracy(y, pred), "macro_f1": multiclass_macro_f1(y, pred, task.n_classes)}
+
+
+def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, progress: bool = True) -> pd.DataFrame:
+    """One row per set, model and seed: set, model, seed, accuracy, macro_f1, n_test."""
+    plan = models.plan
+    rows = []
+    for name, task in tqdm(plan.sets.items(), desc="KD sets", unit="set", disable=not progress):
+        def add(model, seed, pred):
+            rows.append({"set": name, "model": model, "seed": seed, **scores_of(task, pred), "n_test": len(task.test)})
+        for s in plan.transformer_seeds:
+            add(TEACHER, s, transformers.teacher(name, s).predict(task.test))
+            if plan.has_small_transformer(name):
+                add(SMALL, s, transformers.small_transformer(name, s).predict(task.test))
+        for s in plan.seeds:
+            add(ANN, s, models.ann_test_proba(name, s)[0].argmax(axis=1))
+            add(STUDENT, s, models.student(name, s, 0.0).student.predict(task.test.texts))
+            add(KD_STUDENT, s, models.student(name, s, plan.kd.lam).student.predict(task.test.texts))
+    return pd.DataFrame(rows)
+
+
+def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Lambda sensitivity on one set (default the plan's sweep set): set, lam, seed, val_accuracy, accuracy,
+    macro_f1."""
+    plan = models.plan
+    name = name or plan.sweep_set
+    task = plan.sets[name]
+    rows = []
+    for lam in tqdm(plan.kd.lambdas, desc=f"lambda sweep ({name})", disable=not progress):
+        for s in plan.sweep_seeds:
+            st = models.student(name, s, lam)
+            val = float(st.history.loc[st.history["epoch"] == st.info["best_epoch"], "val_accuracy"].iloc[0]) \
+                if st.info["best_epoch"] > 0 else float("nan")
+            rows.append({"set": name, "lam": lam, "seed": s, "val_accuracy": val,
+                         **scores_of(task, st.student.predict(task.test.texts))})
+    return pd.DataFrame(rows)
+
+
+def out_of_fold_comparison(transformers: FineTunedTransformers, models: StudentsAndANN,
+                           name: str | None = None) -> pd.DataFrame:
+    """In-sample against out-of-fold teacher targets on one set (default the plan's): set, targets, seed,
+    accuracy, macro_f1, plus the targets' mean max-probability and agreement with the labels (how
+    over-confident they are)."""
+    plan = models.plan
+    name = name or plan.oof_set
+    task = plan.sets[name]
+    rows = []
+    for how in ("in-sample", "out-of-fold"):
+        targets = transformers.teacher_targets(name, how).for_ids(task.train.ids, task.n_classes)
+        confidence = float(targets.max(axis=1).mean())
+        agreement = float((targets.argmax(axis=1) == task.train.scores).mean())
+        for s in plan.seeds:
+            st = models.student(name, s, plan.kd.lam, how)
+            rows.append({"set": name, "targets": how, "seed": s,
+                         **scores_of(task, st.student.predict(task.test.texts)),
+                         "target_confidence": confidence, "target_agreement": agreement})
+    return pd.DataFrame(rows)

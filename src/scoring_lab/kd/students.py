@@ -1,0 +1,150 @@
+"""The models the KD chapter trains over seeds, each once and cached: the LSTM students (a set's planned
+students side by side, in ``kd.workers`` processes), cached as the very artifact a user deploys
+(:class:`scoring_lab.kd.student.Student`), and the ANN baseline, whose test probabilities are cached."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from . import ann as ann_module
+from . import distill as kd_module
+from . import student_batch
+from . import student as student_module
+from . import vocab as vocab_module
+from .fine_tuned import FineTunedTransformers
+from .plan import KDPlan
+from ..models.cache import ArtifactCache, code_version, stable_hash
+from ..models.per_task import task_fingerprint
+
+STUDENT_KIND, ANN_KIND = "kd-student", "kd-ann"
+
+# What a student's training depends on among the kd settings (seed, lambda and teacher targets are keyed apart);
+# the others (seeds, sweep, baselines, workers) choose which students to train, not how one trains.
+STUDENT_SETTINGS = ("parameter_budget", "embedding_dim", "lstm_units", "dense_units", "dropout", "max_words", "lr",
+                    "batch_size", "max_epochs", "patience")
+
+
+def student_settings(settings) -> dict:
+    """The kd settings a student's training depends on: its cache key's share of them."""
+    return {k: getattr(settings, k) for k in STUDENT_SETTINGS}
+
+
+@dataclass
+class CachedStudent:
+    """A trained student as the cache keeps it: the model, its (epochs,) training history, its fit info,
+    whether it came from the cache, and its folder."""
+
+    student: student_module.Student
+    history: pd.DataFrame
+    info: dict
+    from_cache: bool
+    path: Path
+
+
+class StudentsAndANN:
+    """The students and ANN baselines of ``plan``'s sets, trained once each (the students' teacher targets
+    from ``transformers``) and kept in ``cache``."""
+
+    def __init__(self, plan: KDPlan, transformers: FineTunedTransformers, cache: ArtifactCache,
+                 progress: bool = True):
+        self.plan, self.sets, self.kd = plan, plan.sets, plan.kd
+        self.transformers, self.cache, self.progress = transformers, cache, progress
+        self._memo: dict = {}   # (what, set, seed or how) -> a fitted ANN, a targets digest, or students trained
+
+    def _once(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    # ---- students ---------------------------------------------------------------------------
+    def student_inputs(self, name: str, request: kd_module.StudentRequest) -> dict:
+        """What the cache key of student ``request`` of set ``name`` is made of."""
+        task = self.sets[name]
+        teacher = None if request.lam == 0 else {"how": request.targets, "proba": self._once(
+            ("digest", name, request.targets),
+            lambda: _digest(self.transformers.teacher_targets(name, request.targets).to_frame()))}
+        return {"task": task.name, "data": task_fingerprint(task), "kd": student_settings(self.kd),
+                "seed": int(request.seed), "lam": float(request.lam), "teacher": teacher,
+                "code": code_version(kd_module, student_module, student_batch, vocab_module)}
+
+    def train_students(self, name: str, requests: list[kd_module.StudentRequest] | None = None) -> int:
+        """Train the students of set ``name`` (``requests``, or all planned) that the cache lacks, side by
+        side in ``kd.workers`` processes, and cache each; returns how many were trained."""
+        requests = self.plan.planned_students(name) if requests is None else requests
+        inputs = {r: self.student_inputs(name, r) for r in requests}
+        missing = [r for r in requests if not self.cache.exists(STUDENT_KIND, self.cache.key(inputs[r]))]
+        if not missing:
+            return 0
+        task = self.sets[name]
+        teachers = {how: self.transformers.teacher_targets(name, how)
+                    for how in {r.targets for r in missing if r.lam > 0}}
+        workers = min(self.kd.workers, len(missing))
+        groups = [missing[i::workers] for i in range(workers)]
+        desc = f"students of {name} ({len(missing)} in {workers} process{'es' if workers > 1 else ''})"
+        if workers == 1:
+            runs = [kd_module.train_students(task, self.kd, groups[0], teachers, progress=self.progress)]
+        else:
+            jobs = Parallel(n_jobs=workers, return_as="generator")(
+                delayed(kd_module.train_students)(task, self.kd, g, teachers) for g in groups)
+            runs = list(tqdm(jobs, total=workers, desc=desc, unit="group", disable=not self.progress))
+        for group, group_runs in zip(groups, runs):
+            for request, run in zip(group, group_runs):
+                self.cache.write(STUDENT_KIND, self.cache.key(inputs[request]), inputs[request],
+                                 lambda folder, run=run: _save_student(run, folder))
+        return len(missing)
+
+    def student(self, name: str, seed: int, lam: float, how: str = "in-sample") -> CachedStudent:
+        """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how``), trained once: the
+        first student asked of a set trains all the set's planned students together."""
+        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how)
+        self._once(("students", name), lambda: self.train_students(name))
+        inputs = self.student_inputs(name, request)
+
+        def produce(folder: Path):   # a student outside the plan: trained alone
+            targets = {} if request.lam == 0 else {how: self.transformers.teacher_targets(name, how)}
+            _save_student(kd_module.train_students(self.sets[name], self.kd, [request], targets)[0], folder)
+
+        def load(art):
+            return (student_module.Student.load(art.path), pd.read_csv(art.file("history.csv")),
+                    json.loads(art.file("info.json").read_text()), art.path)
+
+        (student, history, info, path), hit = self.cache.get_or_compute(STUDENT_KIND, inputs, produce, load)
+        return CachedStudent(student, history, info, hit, path)
+
+    # ---- the ANN ----------------------------------------------------------------------------
+    def ann_test_proba(self, name: str, seed: int) -> tuple[np.ndarray, dict]:
+        """(n_test, K) test probabilities of the ANN baseline and its fit info, trained once."""
+        task = self.sets[name]
+        k = self.kd
+        inputs = {"task": task.name, "data": task_fingerprint(task, ("train", "val", "test")), "seed": int(seed),
+                  "hidden": k.ann_hidden, "max_features": k.ann_max_features, "code": code_version(ann_module)}
+
+        def produce(folder: Path):
+            model = self.fit_ann(name, seed)
+            np.save(folder / "test_proba.npy", model.predict_proba(task.test))
+            (folder / "info.json").write_text(json.dumps({**model.info, "n_parameters": model.n_parameters}))
+
+        value, _ = self.cache.get_or_compute(ANN_KIND, inputs, produce, lambda art: (
+            np.load(art.file("test_proba.npy")), json.loads(art.file("info.json").read_text())))
+        return value
+
+    def fit_ann(self, name: str, seed: int) -> ann_module.ANNBaseline:
+        """The fitted ANN (fitted once per study; the cache keeps only its test probabilities)."""
+        return self._once(("ann", name, seed), lambda: ann_module.fit_ann(
+            self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features, seed=seed))
+
+
+def _save_student(run: kd_module.StudentRun, folder: Path) -> None:
+    run.student.save(folder)
+    run.history.to_csv(folder / "history.csv", index=False)
+    (folder / "info.json").write_text(json.dumps(run.info, indent=1))
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    return stable_hash(frame.round(6).to_dict("list"))

@@ -1,0 +1,95 @@
+"""The KD chapter's summary tables, from its per-seed results: the Table 2 analog (mean and sd over seeds)
+and its mean ± sd view, the paired tests of the KD student against each baseline, Table 2 beside the
+paper's figures, and the out-of-fold comparison's summary."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .plan import ANN, KD_STUDENT, MODELS, SMALL, TEACHER
+from ..data.task import Task
+
+
+def table2(seed_results: pd.DataFrame, models=MODELS) -> pd.DataFrame:
+    """Per set and model: accuracy and macro-F1 mean and sd over seeds, and the number of seeds."""
+    g = seed_results.groupby(["set", "model"], sort=False)
+    out = g.agg(accuracy_mean=("accuracy", "mean"), accuracy_sd=("accuracy", "std"),
+                macro_f1_mean=("macro_f1", "mean"), macro_f1_sd=("macro_f1", "std"), seeds=("seed", "nunique"))
+    out = out.reset_index()
+    out["model"] = pd.Categorical(out["model"], categories=list(models), ordered=True)
+    return out.sort_values(["set", "model"], key=lambda c: c.map({s: i for i, s in enumerate(
+        dict.fromkeys(seed_results["set"]))}) if c.name == "set" else c, kind="stable").reset_index(drop=True)
+
+
+def mean_sd(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Sets as rows, models as columns, cells ``mean ± sd`` (sd left out for a single seed; ``not trained``
+    where the profile trains no such model on the set)."""
+    def cell(r):
+        sd = r[f"{metric}_sd"]
+        return f"{r[f'{metric}_mean']:.3f}" + ("" if pd.isna(sd) else f" ± {sd:.3f}")
+    t = table.assign(cell=table.apply(cell, axis=1))
+    wide = t.pivot(index="set", columns="model", values="cell")
+    order = list(dict.fromkeys(table["set"]))
+    wide = wide.reindex(order)[[m for m in MODELS if m in wide.columns]].fillna("not trained")
+    return wide.rename_axis(None, axis=1).reset_index()
+
+
+def paired_tests(seed_results: pd.DataFrame, ours: str = KD_STUDENT, metric: str = "accuracy") -> pd.DataFrame:
+    """The KD student against each other model, per set: set, baseline, n, mean_difference, t, p, test.
+
+    Paired by seed (scipy's ``ttest_rel``) where the baseline has as many seeds; a baseline trained with
+    one seed is a fixed number, so the KD student's seeds are tested against it (``ttest_1samp``)."""
+    rows = []
+    for name, g in seed_results.groupby("set", sort=False):
+        mine = g[g["model"] == ours].set_index("seed")[metric]
+        for other in [m for m in MODELS if m != ours]:
+            theirs = g[g["model"] == other].set_index("seed")[metric]
+            if theirs.empty:
+                continue
+            common = mine.index.intersection(theirs.index)
+            if len(theirs) >= 2 and len(common) >= 2:
+                diff = mine[common] - theirs[common]
+                res, test = stats.ttest_rel(mine[common], theirs[common]), "paired t (by seed)"
+                n = len(common)
+            else:
+                diff = mine - float(theirs.mean())
+                res, test = stats.ttest_1samp(mine, float(theirs.mean())), f"one-sample t (baseline: {len(theirs)} seed)"
+                n = len(mine)
+            rows.append({"set": name, "metric": metric, "baseline": other, "n": n,
+                         "mean_difference": float(diff.mean()), "t": float(res.statistic), "p": float(res.pvalue),
+                         "test": test})
+    return pd.DataFrame(rows)
+
+
+def beside_paper(table: pd.DataFrame, sets: dict[str, Task]) -> pd.DataFrame:
+    """Per set and model: our mean test accuracy and macro-F1 beside the paper's Table 2 figures for the
+    data set whose role the set plays (``role``; empty where the paper has no such model)."""
+    from .. import published
+
+    theirs, _ = published.kd_table2()
+    paper = theirs.pivot_table(index=["role", "model"], columns="metric", values="mean")
+    rows = []
+    for _, r in table.iterrows():
+        role = sets[r["set"]].meta.get("role", "")
+        key = (role, str(r["model"]))
+        rows.append({"set": r["set"], "role": role, "model": str(r["model"]),
+                     "accuracy (ours)": r["accuracy_mean"],
+                     "accuracy (paper)": paper["accuracy"].get(key, np.nan),
+                     "F1 (ours, macro)": r["macro_f1_mean"], "F1 (paper)": paper["f1"].get(key, np.nan)})
+    return pd.DataFrame(rows)
+
+
+def baseline_accuracies(table: pd.DataFrame, name: str) -> dict[str, float]:
+    """{model: mean test accuracy} of the teacher, small transformer and ANN on set ``name`` (Table 2 analog)."""
+    by = table.set_index(["set", "model"])["accuracy_mean"]
+    return {m: float(by.loc[(name, m)]) for m in (TEACHER, SMALL, ANN) if (name, m) in by.index}
+
+
+def out_of_fold_summary(oof: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of teacher target: KD student test accuracy and macro-F1 (mean, sd over seeds), and how
+    confident the targets are (mean max-probability) and how often they agree with the labels."""
+    g = oof.groupby("targets", sort=False)
+    return g.agg(accuracy_mean=("accuracy", "mean"), accuracy_sd=("accuracy", "std"),
+                 macro_f1_mean=("macro_f1", "mean"), target_confidence=("target_confidence", "first"),
+                 target_agreement=("target_agreement", "first"), seeds=("seed", "nunique")).reset_index()
