@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from scoring_lab.gw import gromov, merge_plans, study as gw_study
+from scoring_lab.gw import gromov, merge_plans
+from scoring_lab.gw.study import GWStudy
 from scoring_lab.book.run import setup
 
 
@@ -63,14 +64,14 @@ def main() -> None:
     args = p.parse_args()
     run = setup("gw", profile=args.profile)
     profile = replace(run.profile, gw=replace(run.profile.gw, max_points=max(args.sizes)))
-    study = gw_study.GWStudy(run.tasks, run.scorers(), profile, run.cache, run.seed)
+    study = GWStudy(run.tasks, run.scorers(), profile, run.cache, run.seed)
     features = study.features()
     names = list(features)
     iu = np.triu_indices(len(names), 1)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, backend {args.backend}, "
           f"{args.workers} worker(s); {len(names)} tasks, {len(iu[0])} pairs; profile {args.profile}")
     print(f"{'responses':>9} {'method':>9} {'epsilon':>8} {'seconds':>8} {'spearman':>9}  plan")
-    base = study.gw_settings(gromov.EXACT)
+    base = study.gw.solver_settings(gromov.EXACT)
     for n in sorted(args.sizes):
         exact, secs = matrix_seconds(features, replace(base, max_points=n), args.workers, args.backend)
         rows = [("exact", "-", secs, 1.0, exact)]

@@ -1,12 +1,12 @@
 """The GW chapter's study helpers: paired tests, what a published t and p imply, layer-wise coefficients."""
-from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from scoring_lab.merging import adamerging
-from scoring_lab.gw import study as gw_study
+from scoring_lab.gw import significance
 from scoring_lab.models import per_task
 from scoring_lab import published
 from scoring_lab.models.backbone import TINY_RANDOM
@@ -18,19 +18,32 @@ from scoring_lab.profiles import TrainSettings
 
 def test_paired_tests_are_scipys_and_defined_when_nothing_differs():
     a, b = np.array([0.8, 0.7, 0.9, 0.6]), np.array([0.7, 0.7, 0.85, 0.5])
-    r = gw_study.paired_tests(a, b)
+    r = significance.paired_tests(a, b)
     assert r["t"] == pytest.approx(stats.ttest_rel(a, b).statistic)
     assert r["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
     assert r["wilcoxon_p"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
     assert r["n"] == 4 and r["mean_difference"] == pytest.approx(0.0625)
-    same = gw_study.paired_tests(a, a)
+    same = significance.paired_tests(a, a)
     assert np.isnan(same["t"]) and np.isnan(same["p"]) and np.isnan(same["wilcoxon_p"])
+
+
+def test_ttests_pair_tasks_and_task_labels_of_the_methods_present():
+    performance = pd.DataFrame({"method": ["GW-SMM"] * 3 + ["Pre-Merged"] * 3, "task": ["a", "b", "c"] * 2,
+                                "qwk": [0.5, 0.6, 0.7, 0.6, 0.6, 0.9]})
+    labels = pd.DataFrame({"method": ["GW-SMM", "GW-SMM", "Pre-Merged", "Pre-Merged"], "task": ["a", "b"] * 2,
+                           "label": ["x", "x", "x", "x"], "f1": [0.4, 0.5, 0.5, 0.7],
+                           "accuracy": [0.8, 0.9, 0.9, 0.8]})
+    t = significance.ttests(performance, labels, ["qwk"])
+    assert list(t["metric"]) == ["qwk", "label_f1", "label_accuracy"]   # only GW-SMM vs Pre-Merged is present
+    assert set(t["method_a"]) == {"GW-SMM"} and set(t["method_b"]) == {"Pre-Merged"}
+    assert list(t["unit"]) == ["task", "task-label", "task-label"] and list(t["n"]) == [3, 2, 2]
+    assert t.loc[0, "p"] == pytest.approx(stats.ttest_rel([0.5, 0.6, 0.7], [0.6, 0.6, 0.9]).pvalue)
 
 
 def test_the_papers_table_4_implies_thirty_paired_units():
     t4, _ = published.gw_table4()
-    assert {gw_study.implied_df(t, p) for t, p in zip(t4["t"], t4["p"])} == {29}
-    assert gw_study.implied_df(2.0, 2 * stats.t.sf(2.0, 8)) == 8
+    assert {significance.implied_df(t, p) for t, p in zip(t4["t"], t4["p"])} == {29}
+    assert significance.implied_df(2.0, 2 * stats.t.sf(2.0, 8)) == 8
 
 
 def test_the_papers_plans_map_to_task_names_by_its_numbering():

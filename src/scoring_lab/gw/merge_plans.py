@@ -100,6 +100,11 @@ def plan_labels(plan: Plan, items: Sequence[str]) -> list[int]:
     return [where[t] for t in items]
 
 
+def same_plan(a: Plan, b: Plan) -> bool:
+    """Whether two plans have the same groups (in any order, items in any order)."""
+    return {frozenset(g) for g in a} == {frozenset(g) for g in b}
+
+
 def merged_groups(plan: Plan) -> list[tuple[str, ...]]:
     """The groups of a plan that merge two or more tasks (singletons keep their own model)."""
     return [g for g in plan if len(g) > 1]
