@@ -29,9 +29,9 @@ from scoring_lab.book.run import setup
 
 def epoch_seconds(study: MoEStudy, settings, epochs: int) -> tuple[float, int]:
     """(seconds per epoch, parameters trained) of a model on the study's training tasks, trained here."""
-    model = study.build(settings, study.old)
-    train = {t: study.task_data(t, "train", settings) for t in study.old}
-    val = {t: study.task_data(t, "val", settings) for t in study.old}
+    model = study.store.build(settings, study.old)
+    train = {t: study.inputs.task_data(t, "train", settings) for t in study.old}
+    val = {t: study.inputs.task_data(t, "val", settings) for t in study.old}
     trainable = [p for p in model.parameters() if p.requires_grad]
     t0 = time.perf_counter()
     multitask.train_multitask(model, train, val, replace(settings, max_epochs=epochs, patience=epochs + 1),
@@ -72,12 +72,13 @@ def main() -> None:
     study = studies["frozen encoder"]
     task = study.old[0]
     texts = list(study.tasks[task].test.texts)
+    backbone = study.setup.backbone
     print(f"\nlatency per response from raw text ({task} test responses), ms:")
     for name, settings in (("MTL", replace(base, use_moe=False)), ("MoE (pooled)", replace(base, moe_on="pooled"))):
-        model = multitask.deployable(study.build(settings, study.old), study.backbone.model)
+        model = multitask.deployable(study.store.build(settings, study.old), backbone.model)
         with torch.inference_mode():
             figures = [1000 * latency_per_response(lambda b: multitask.predict_texts(
-                model, study.backbone.tokenizer, b, task, run.profile.train.max_length), texts, size, repeats=20,
+                model, backbone.tokenizer, b, task, run.profile.train.max_length), texts, size, repeats=20,
                 warmup=10)["seconds_per_response"] for size in (1, 32)]
         print(f"  {name:<14} batch 1: {figures[0]:6.1f}   batch 32: {figures[1]:6.1f}   "
               f"params: {multitask.parameter_count(model):,}")

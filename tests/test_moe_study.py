@@ -11,44 +11,45 @@ import pytest
 import torch
 
 from scoring_lab import claims, published
-from scoring_lab.moe import study as moe_study
+from scoring_lab.moe import adaptation, evaluation, inputs, protocol, report
+from scoring_lab.moe.study import MoEStudy
 from scoring_lab.profiles import load_profile
 from scoring_lab.book.run import setup
 
 
 def test_logits_invert_probabilities_and_clip_the_extremes():
     p = np.array([[0.5, 0.880797, 0.0, 1.0]])
-    z = moe_study.logits_of(p)
+    z = inputs.logits_of(p)
     assert z[0, 0] == pytest.approx(0.0) and z[0, 1] == pytest.approx(2.0, abs=1e-5)
     assert z[0, 2] == pytest.approx(-np.log(1e6 - 1), rel=1e-4) and np.isfinite(z).all()
 
 
 def test_folds_cover_every_row_once_and_rehearsal_is_a_seeded_share():
-    folds = moe_study.label_folds(10, 3, seed=0)
+    folds = inputs.label_folds(10, 3, seed=0)
     assert sorted(np.concatenate(folds).tolist()) == list(range(10)) and [len(f) for f in folds] == [4, 3, 3]
     with pytest.raises(ValueError, match="2 <= k <= 10"):
-        moe_study.label_folds(10, 1, seed=0)
-    rows = moe_study.rehearsal_rows(95, 0.1, seed=3)
+        inputs.label_folds(10, 1, seed=0)
+    rows = adaptation.rehearsal_rows(95, 0.1, seed=3)
     assert len(rows) == 10 and len(set(rows)) == 10 and (np.diff(rows) > 0).all()
-    assert rows.tolist() == moe_study.rehearsal_rows(95, 0.1, seed=3).tolist()
-    assert rows.tolist() != moe_study.rehearsal_rows(95, 0.1, seed=4).tolist()
+    assert rows.tolist() == adaptation.rehearsal_rows(95, 0.1, seed=3).tolist()
+    assert rows.tolist() != adaptation.rehearsal_rows(95, 0.1, seed=4).tolist()
 
 
 def test_specialisation_sees_families_that_route_alike():
     usage = pd.DataFrame([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]], index=list("abcd"))
     fam = {"a": "x", "b": "x", "c": "y", "d": "y"}
-    out = moe_study.usage_specialisation(usage, fam, permutations=500, seed=0)
+    out = evaluation.usage_specialisation(usage, fam, permutations=500, seed=0)
     assert out["same_family_pairs"] == 2 and out["pairs"] == 6
     assert out["within_family_js"] < out["between_family_js"]
     # of the 3 ways to pair four tasks, only the true one is this close: p near 1/3
     assert out["p_value"] == pytest.approx(1 / 3, abs=0.06)
-    alike = moe_study.usage_specialisation(usage, {"a": "x", "c": "x", "b": "y", "d": "y"}, permutations=200)
+    alike = evaluation.usage_specialisation(usage, {"a": "x", "c": "x", "b": "y", "d": "y"}, permutations=200)
     assert alike["within_family_js"] > alike["between_family_js"]
 
 
 def test_the_papers_tables_keep_its_numbers_and_averages():
-    table, source = moe_study.paper_table3()
-    assert "Table 3" in source and set(table["method"]) == set(moe_study.METHODS)
+    table, source = report.paper_table3()
+    assert "Table 3" in source and set(table["method"]) == set(protocol.METHODS)
     avg = table[table["task"] == "average"].set_index("method")
     assert avg.loc["UniMoE-Guided", "kappa"] == pytest.approx(0.6555)
     per_task = table[table["task"] != "average"].groupby("method")["kappa"].mean()
@@ -74,11 +75,11 @@ def _table3(values: dict[str, float]) -> pd.DataFrame:
 
 def test_table3_beside_the_paper_and_in_its_layout():
     t3 = _table3({"Individual": 0.7, "MTL": 0.5, "UniMoE": 0.55, "UniMoE-Guided": 0.6})
-    versus = moe_study.table3_vs_paper(t3)
+    versus = report.table3_vs_paper(t3)
     row = versus[(versus["metric"] == "kappa") & (versus["method"] == "MTL")].iloc[0]
     assert row["ours"] == pytest.approx(0.5) and row["paper"] == pytest.approx(0.5559)
-    assert list(versus["metric"].unique()) == list(moe_study.METRICS)
-    wide = moe_study.wide_table(t3, ["a", "b"], {"a": 1, "b": 2})
+    assert list(versus["metric"].unique()) == list(protocol.METRICS)
+    wide = report.wide_table(t3, ["a", "b"], {"a": 1, "b": 2})
     assert list(wide.columns) == ["metric", "method", "1: a", "2: b", "average"] and len(wide) == 16
 
 
@@ -86,23 +87,23 @@ def test_table3_beside_the_paper_and_in_its_layout():
 def smoke_study():
     run = setup("moe", "smoke")
     profile = run.profile
-    study = moe_study.MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
+    study = MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
     return study
 
 
 def test_the_held_out_tasks_are_the_profiles_or_another_sources_last_and_never_half_there():
     run = setup("moe", "smoke")
     tasks = run.tasks
-    assert moe_study.held_out_tasks(tasks, ("carlos_javier_atomic_model", "dry_ice_model")) == \
+    assert protocol.held_out_tasks(tasks, ("carlos_javier_atomic_model", "dry_ice_model")) == \
         ["carlos_javier_atomic_model", "dry_ice_model"]
-    assert moe_study.held_out_tasks(tasks, ("no_such_task",)) == [list(tasks)[-1]]
+    assert protocol.held_out_tasks(tasks, ("no_such_task",)) == [list(tasks)[-1]]
     with pytest.raises(KeyError, match="moe.held_out names task"):
-        moe_study.held_out_tasks(tasks, ("dry_ice_model", "no_such_task"))
-    assert moe_study.applies(tasks)
+        protocol.held_out_tasks(tasks, ("dry_ice_model", "no_such_task"))
+    assert protocol.applies(tasks)
     one = {"natural_sugar": tasks["natural_sugar"]}
-    assert not moe_study.applies(one) and "at least two tasks" in moe_study.applies(one).reason
+    assert not protocol.applies(one) and "at least two tasks" in protocol.applies(one).reason
     with pytest.raises(ValueError, match="at least two tasks"):
-        moe_study.MoEStudy(one, {}, run.profile, run.cache)
+        MoEStudy(one, {}, run.profile, run.cache)
 
 
 def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_study):
@@ -114,7 +115,7 @@ def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_stud
     assert (search.loc[search["method"] == "UniMoE-Guided", "lambda_kd"] > 0).all()
     t3 = study.table3()
     assert list(t3.columns[:6]) == ["method", "task", "kappa", "macro_f1", "micro_f1", "per_label_accuracy"]
-    assert t3.groupby("method").size().to_dict() == {m: 8 for m in moe_study.METHODS}
+    assert t3.groupby("method").size().to_dict() == {m: 8 for m in protocol.METHODS}
     avg = t3[(t3["method"] == "MTL") & (t3["task"] == "average")].iloc[0]
     per_task = t3[(t3["method"] == "MTL") & (t3["task"] != "average")]
     assert avg["kappa"] == pytest.approx(per_task["kappa"].mean())
@@ -127,11 +128,11 @@ def test_kd_targets_are_the_teachers_logits_joined_by_response_id(smoke_study):
     study = smoke_study
     task = study.old[0]
     settings = replace(study.settings.model, lambda_kd=0.5)
-    data = study.task_data(task, "train", settings, moe_study.IN_SAMPLE)
-    proba = study.scorers[task].predict_proba(study.tasks[task].train)
-    np.testing.assert_allclose(data.teacher, moe_study.logits_of(proba), atol=1e-4)
+    data = study.inputs.task_data(task, "train", settings, protocol.IN_SAMPLE)
+    proba = study.setup.scorers[task].predict_proba(study.tasks[task].train)
+    np.testing.assert_allclose(data.teacher, inputs.logits_of(proba), atol=1e-4)
     rows = np.array([3, 0, 5])
-    sub = study.task_data(task, "train", settings, moe_study.IN_SAMPLE, rows)
+    sub = study.inputs.task_data(task, "train", settings, protocol.IN_SAMPLE, rows)
     np.testing.assert_allclose(sub.teacher, data.teacher[rows], atol=1e-6)
     assert sub.ids.tolist() == study.tasks[task].train.ids[rows].tolist()
 
@@ -153,7 +154,7 @@ def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_
     g = study.generalization()
     assert set(g["task"]) == set(study.new) and set(g["method"]) == {"Individual", "MTL", "UniMoE-Guided"}
     f = study.forgetting()
-    assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(moe_study.METRICS)
+    assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(protocol.METRICS)
 
 
 def test_resources_variants_and_claims_come_from_the_results(smoke_study):
@@ -168,17 +169,17 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study):
     assert set(v["variant"]) == {"tokens", "pooled", "out-of-fold"}      # smoke sets teacher_folds
     assert (v.loc[v["variant"] != "out-of-fold", "max_epochs"] == study.settings.variant_epochs).all()
     t3, g, f, usage = study.table3(), study.generalization(), study.forgetting(), study.expert_usage()
-    out = moe_study.moe_claims(study, t3, res, g, f, usage)
+    out = report.moe_claims(study.setup, t3, res, g, f, usage)
     table = claims.claims_table(out)
     assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) >= 10
     assert (table["paper"] == "moe").all()
-    text = moe_study.summary_text(study, t3, usage, moe_study.usage_specialisation(usage, study.families()), res, g,
-                                  f, v)
+    text = report.summary_text(study.setup, t3, usage, evaluation.usage_specialisation(usage, study.families()), res,
+                              g, f, v)
     k = t3[(t3["method"] == "MTL") & (t3["task"] == "average")]["kappa"].item()
     assert f"MTL {k:.3f}" in text
     fit = study.teacher_fit()
     assert set(fit["split"]) == {"train", "val"} and fit["per_label_accuracy"].between(0, 1).all()
-    words = moe_study.teacher_text(study, fit)
+    words = report.teacher_text(study.setup, fit)
     assert f"{fit[fit['split'] == 'train']['per_label_accuracy'].mean():.3f}" in words and "teacher_folds" in words
 
 
@@ -204,17 +205,18 @@ def test_the_paper_profiles_path_fine_tunes_the_whole_encoder_with_token_wise_ex
     moe = replace(run.profile.moe, trainable_layers=None, model=replace(run.profile.moe.model, moe_on="tokens"),
                   teacher_folds=0)
     profile = replace(run.profile, moe=moe)
-    study = moe_study.MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
+    study = MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=0, progress=False)
     assert study.layer == 0 and not study.frozen_encoder
-    assert not study.reads_pooled(moe.model) and study.states(study.old[0], "train").layer == 0   # token ids
-    fitted = study.fit("UniMoE", replace(moe.model, n_experts=2, max_epochs=1))
-    before = dict(study.backbone.model.named_parameters())
+    assert not study.setup.reads_pooled(moe.model)
+    assert study.inputs.states(study.old[0], "train").layer == 0   # token ids
+    fitted = study.store.fit("UniMoE", replace(moe.model, n_experts=2, max_epochs=1))
+    before = dict(study.setup.backbone.model.named_parameters())
     changed = [n for n, p in fitted.model.encoder.named_parameters() if not torch.equal(p.cpu(), before[n].cpu())]
     assert changed, "the encoder did not train"
-    reloaded = study._cached("UniMoE", fitted.settings, study.old, study._inputs("UniMoE", fitted.settings, study.old,
-                                                                                None), lambda: None)
+    reloaded = study.store.cached("UniMoE", fitted.settings, study.old,
+                                  study.store.cache_inputs("UniMoE", fitted.settings, study.old, None), lambda: None)
     assert reloaded.from_cache
     for name, p in fitted.model.named_parameters():
         assert torch.equal(p, dict(reloaded.model.named_parameters())[name]), name
-    p = study.proba(fitted, study.old[0], "test")
+    p = study.evaluation.proba(fitted, study.old[0], "test")
     assert p.shape == (len(study.tasks[study.old[0]].test), study.tasks[study.old[0]].n_labels)

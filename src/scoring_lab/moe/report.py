@@ -1,0 +1,281 @@
+"""The chapter's report: the UniMoE paper's tables beside ours (in its layouts), the figures its
+prose and claims quote, which of its claims held here, and the chapter's prose, every number
+from the results."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import claims, published
+from ..claims import WALL_CLOCK_NOTE
+from . import layers as moe
+from .protocol import GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, OUT_OF_FOLD, UNIMOE, StudySetup
+
+
+# ---- the paper's figures and tables beside ours ------------------------------------
+def paper_figures() -> dict:
+    """The paper's figures the chapter's prose and claims quote, read from its transcribed tables:
+    Table 3 averages {(method, metric): value}, Table 5 means over its Tasks 8-9 {(method, metric): value},
+    Table 4 by model, the forgetting rows by metric, and its quoted expert shares."""
+    _, avg, _ = published.unimoe_table3()
+    t5, _ = published.unimoe_table5()
+    t4, _ = published.unimoe_table4()
+    forget, _ = published.unimoe_forgetting()
+    return {"table3": avg.set_index(["method", "metric"])["value"].to_dict(),
+            "table5": t5.groupby(["method", "metric"])["value"].mean().to_dict(),
+            "table4": t4.set_index("model").to_dict("index"),
+            "forgetting": forget.set_index("metric").to_dict("index"),
+            "usage": published.unimoe_expert_usage()}
+
+
+def paper_table3() -> tuple[pd.DataFrame, str]:
+    """The paper's Table 3 in this chapter's long layout (method, task, the four metrics), its printed
+    averages as task 'average'; and its source."""
+    long, average, source = published.unimoe_table3()
+    per_task = long.pivot_table(index=["method", "task"], columns="metric", values="value").reset_index()
+    avg = average.pivot_table(index="method", columns="metric", values="value").reset_index().assign(task="average")
+    return pd.concat([per_task, avg], ignore_index=True)[["method", "task", *METRICS]], source
+
+
+def wide_table(table: pd.DataFrame, tasks: list[str], number_of: dict[str, int] | None = None) -> pd.DataFrame:
+    """metric x method rows, one column per task (the paper's layout) from a long method-task table."""
+    cols = [*tasks, "average"] if "average" in set(table["task"]) else list(tasks)
+    long = table[table["task"].isin(cols)].melt(id_vars=["method", "task"], value_vars=list(METRICS),
+                                                var_name="metric", value_name="value")
+    wide = long.pivot_table(index=["metric", "method"], columns="task", values="value", sort=False)[cols]
+    order = {m: i for i, m in enumerate(METRICS)}
+    wide = wide.reset_index().sort_values("metric", key=lambda c: c.map(order), kind="mergesort")
+    if number_of:
+        wide = wide.rename(columns={t: f"{number_of[t]}: {t}" for t in tasks if t in number_of})
+    return wide.reset_index(drop=True)
+
+
+def table3_vs_paper(table3: pd.DataFrame) -> pd.DataFrame:
+    """Per method and metric: our average over the training tasks and the paper's printed average."""
+    _, paper, _ = published.unimoe_table3()
+    ours = table3[table3["task"] == "average"].melt(id_vars=["method"], value_vars=list(METRICS), var_name="metric",
+                                                    value_name="ours")
+    out = ours.merge(paper.rename(columns={"value": "paper"}), on=["method", "metric"], how="left")
+    return out[["metric", "method", "ours", "paper"]].sort_values(["metric", "method"], key=lambda c: c.map(
+        {m: i for i, m in enumerate((*METRICS, *METHODS))}), kind="mergesort").reset_index(drop=True)
+
+
+def table5_vs_paper(generalization: pd.DataFrame) -> pd.DataFrame:
+    """metric, method, then per held-out task ours and the paper's (its Tasks 8-9 mapped by name)."""
+    paper, _ = published.unimoe_table5()
+    ours = generalization.melt(id_vars=["method", "task"], value_vars=list(METRICS), var_name="metric",
+                               value_name="ours")
+    both = ours.merge(paper[["method", "metric", "task", "value"]].rename(columns={"value": "paper"}),
+                      on=["method", "metric", "task"], how="left")
+    wide = both.pivot_table(index=["metric", "method"], columns="task", values=["ours", "paper"], sort=False)
+    wide.columns = [f"{task} ({src if src == 'ours' else 'paper'})" for src, task in wide.columns]
+    order = {m: i for i, m in enumerate(METRICS)}
+    return wide.reset_index().sort_values("metric", key=lambda c: c.map(order), kind="mergesort").reset_index(drop=True)
+
+
+def forgetting_vs_paper(forgetting: pd.DataFrame) -> pd.DataFrame:
+    """metric, before, after, drop, MTL, and the paper's before, after and drop."""
+    paper, _ = published.unimoe_forgetting()
+    out = forgetting.rename(columns={"mtl": "MTL"}).assign(drop=lambda d: d["before"] - d["after"])
+    paper = paper.rename(columns={"before": "before (paper)", "after": "after (paper)"})
+    paper["drop (paper)"] = paper["before (paper)"] - paper["after (paper)"]
+    return out.merge(paper, on="metric", how="left")[["metric", "before", "after", "drop", "MTL", "before (paper)",
+                                                      "after (paper)", "drop (paper)"]]
+
+
+def numbering_table(setup: StudySetup) -> pd.DataFrame:
+    """The UniMoE paper's task numbers, the task names they map to, and each task's role here."""
+    table, _ = published.task_numbering("moe")
+    table = table[table["task"].isin(setup.tasks)].copy()
+    table["role"] = np.where(table["task"].isin(setup.new), "held out: adaptation (Table 5)",
+                             "training (Table 3)")
+    fam = setup.families()
+    if fam:
+        table["planted family"] = table["task"].map(fam)
+    return table.reset_index(drop=True)
+
+
+# ---- which of the paper's claims held ----------------------------------------------
+def moe_claims(setup: StudySetup, table3: pd.DataFrame, resources: pd.DataFrame, generalization: pd.DataFrame,
+               forgetting: pd.DataFrame, usage: pd.DataFrame) -> list[claims.Claim]:
+    """Which of the UniMoE paper's claims held here, each computed from the chapter's results."""
+    avg = table3[table3["task"] == "average"].set_index("method")
+    pf = paper_figures()
+    pav = pf["table3"]
+    t4 = pf["table4"]
+    out = []
+
+    def ahead(a: str, b: str, metrics=("kappa", "macro_f1", "micro_f1"), margin: float = 0.0) -> tuple[int, str, str]:
+        n = sum(avg.loc[a, m] > avg.loc[b, m] - margin for m in metrics)
+        ours = ", ".join(f"{m} {avg.loc[a, m]:.3f} vs {avg.loc[b, m]:.3f}" for m in metrics)
+        theirs = ", ".join(f"{m} {pav[(a, m)]:.3f} vs {pav[(b, m)]:.3f}" for m in metrics)
+        return n, ours, theirs
+
+    n, ours, theirs = ahead(UNIMOE, MTL)
+    out.append(claims.Claim("moe", "UniMoE (no KD) beats MTL on the average of Tasks 1-7", theirs, ours,
+                            claims.verdict_share(n, 3), f"ahead on {n} of 3 metrics (kappa, macro-F1, micro-F1), test "
+                            "split"))
+    n, ours, theirs = ahead(GUIDED, UNIMOE)
+    out.append(claims.Claim("moe", "Distillation improves UniMoE: UniMoE-Guided has the highest averages", theirs, ours,
+                            claims.verdict_share(n, 3), f"ahead of UniMoE on {n} of 3 metrics"))
+    n, ours, theirs = ahead(GUIDED, INDIVIDUAL, ("kappa", "macro_f1"), margin=0.01)
+    out.append(claims.Claim("moe", "UniMoE-Guided matches or exceeds the per-task models (kappa, macro-F1)", theirs,
+                            ours, claims.verdict_share(n, 2), f"matched or ahead on {n} of 2; within 0.01 below "
+                            "counts as matching"))
+    res = resources.set_index("model")
+    ind = res.loc[[i for i in res.index if i.startswith(INDIVIDUAL)][0]]
+    ratio = float(ind["disk_mb"] / res.loc[GUIDED, "disk_mb"])
+    n_old = len(setup.old)
+    paper_ratio = t4[INDIVIDUAL]["relative_size"]
+    out.append(claims.Claim("moe", "One UniMoE-Guided model is about 6x smaller on disk than the per-task models",
+                            f"{paper_ratio:.2f}x (7 BERT-base models)", f"{ratio:.2f}x ({n_old} models)",
+                            "held" if ratio >= 0.8 * n_old else "partly" if ratio >= 2 else "not held",
+                            f"held when the ratio is at least 80% of the task count ({0.8 * n_old:.1f}x): a shared "
+                            f"encoder replaces one per task; the paper's is {paper_ratio / 7:.0%} of its 7"))
+    lat = float(res.loc[GUIDED, "latency_ms_batch1"] / res.loc[MTL, "latency_ms_batch1"])
+    out.append(claims.Claim("moe", "The MoE block adds little latency over MTL (14 vs 13 ms per response)",
+                            f"{t4[GUIDED]['latency_ms'] / t4[MTL]['latency_ms']:.2f}x", f"{lat:.2f}x (batch 1, this CPU)",
+                            "held" if lat <= 1.25 else "partly" if lat <= 1.5 else "not held",
+                            f"{WALL_CLOCK_NOTE}: held within 1.25x, partly within 1.5x"))
+    if setup.settings.teacher:
+        teach = [i for i in res.index if i.startswith("Teacher")][0]
+        r = float(res.loc[teach, "disk_mb"] / res.loc[GUIDED, "disk_mb"])
+        out.append(claims.Claim("moe", "The teacher is far larger than the student (87x on disk)",
+                                f"{t4['Teacher']['relative_size']:.2f}x",
+                                f"{r:.2f}x", "held" if r >= 2 else "not held", "held when the teacher is at least "
+                                "twice the student's size; this teacher is smaller than the paper's 20B"))
+    else:
+        out.append(claims.not_tested("moe", "The teacher is far larger than the student (87x on disk)",
+                                     f"{t4['Teacher']['relative_size']:.2f}x",
+                                     "on this profile the teachers are the per-task scorers, the student's own size"))
+    # expert usage: tasks prefer different experts
+    m = usage.shape[1]
+    top = usage.max(axis=1)
+    n_pref = int((top >= 1.5 / m).sum())
+    quoted = pf["usage"]
+    shares = [e[3] for e in quoted["examples"]]
+    out.append(claims.Claim("moe", "Tasks rely on experts with distinct preferences (the paper's Fig. 3)",
+                            f"quoted top shares {', '.join(f'{x:.1%}' for x in shares)} of {quoted['n_experts']} "
+                            f"experts (up to {max(shares) * quoted['n_experts']:.2f}x uniform)",
+                            f"{n_pref} of {len(top)} tasks give one expert at least "
+                            f"1.5x the uniform share (largest {top.max():.1%} of {m})",
+                            claims.verdict_share(min(n_pref, 2), 2),
+                            "held when at least two tasks do (as the paper's two examples), partly for one"))
+    # generalization
+    g = generalization.groupby(["method", "task"])[list(METRICS)].mean()
+    wins = sum(g.loc[(GUIDED, t), mm] > g.loc[(MTL, t), mm] for t in setup.new for mm in METRICS)
+    cells = len(setup.new) * len(METRICS)
+    out.append(claims.Claim("moe", "Adapted UniMoE-Guided beats MTL on the held-out tasks on every metric",
+                            "8 of 8 (Tasks 8-9, 4 metrics)", f"{wins} of {cells}", claims.verdict_share(wins, cells),
+                            "MTL: frozen encoder, new head only; UniMoE-Guided: new head and MoE with rehearsal"))
+    below = sum(g.loc[(GUIDED, t), mm] <= g.loc[(INDIVIDUAL, t), mm] for t in setup.new for mm in METRICS)
+    out.append(claims.Claim("moe", "Per-task models remain the upper bound on the held-out tasks",
+                            "8 of 8 at or below Individual", f"{below} of {cells}", claims.verdict_share(below, cells)))
+    f = forgetting.set_index("metric")
+    drop = float(f.loc["kappa", "before"] - f.loc["kappa", "after"])
+    pk = pf["forgetting"]["kappa"]
+    out.append(claims.close_to("moe", f"Adaptation costs the old tasks a little (kappa {pk['before']:.4f} -> "
+                               f"{pk['after']:.4f})", drop, pk["before"] - pk["after"],
+                               "kappa before minus after, average of the training tasks"))
+    above = sum(f.loc[mm, "after"] > f.loc[mm, "mtl"] for mm in METRICS)
+    out.append(claims.Claim("moe", "After adaptation the old tasks stay above MTL", "4 of 4", f"{above} of 4",
+                            claims.verdict_share(above, 4)))
+    return out
+
+
+# ---- the chapter's prose -----------------------------------------------------------
+def teacher_text(setup: StudySetup, teacher_fit: pd.DataFrame) -> str:
+    """What the teachers' logits are on this run, from their fit on training and validation responses."""
+    fit = teacher_fit.groupby("split")[["per_label_accuracy", "confidence"]].mean()
+    tr, va = fit.loc["train"], fit.loc["val"]
+    if setup.settings.teacher:
+        who = (f"Here each task's teacher is {setup.teacher_settings.backbone}, fine-tuned on that task "
+               f"({'with LoRA' if setup.teacher_settings.lora else 'whole'}).")
+    else:
+        who = ("Here the teachers are the per-task scorers: the same backbone as the student. That does not make "
+               "them redundant: they fine-tuned layers the multi-task models keep frozen"
+               if setup.frozen_encoder else "Here the teachers are the per-task scorers: the same backbone as "
+               "the student, each trained on one task only")
+        who += ", so their soft labels can carry what the student cannot compute itself (Individual in Table 3 " \
+               "below is the teachers' own test score)."
+    gap = tr["per_label_accuracy"] - va["per_label_accuracy"]
+    return (f"{who} Their logits on the training responses are in-sample (the paper's public code computes its "
+            f"teacher probabilities on its training split too): on the responses they trained on they agree with the labels on "
+            f"{tr['per_label_accuracy']:.3f} of the rubric dimensions, on validation responses they never saw on "
+            f"{va['per_label_accuracy']:.3f} ({gap:+.3f}), with a mean confidence |2p - 1| of "
+            f"{tr['confidence']:.2f} against {va['confidence']:.2f}. "
+            + ("So the in-sample logits are only a little closer to the labels than held-out ones would be. "
+               if gap < 0.05 else "So the in-sample logits mostly hand the labels back, softened. ")
+            + "Out-of-fold logits (each response scored by its task's teacher retrained without it) would carry the "
+              f"teachers' errors on unseen responses instead; they are one setting away (`moe.teacher_folds`"
+              f"{', ' + str(setup.settings.teacher_folds) + ' on this profile, in the comparison below' if setup.settings.teacher_folds else ''}), "
+              "at k fine-tunes of every teacher.")
+
+
+def cut_text(setup: StudySetup, table3: pd.DataFrame) -> str:
+    """What keeping the encoder frozen costs, read off Table 3 (empty when the encoder trains)."""
+    if not setup.frozen_encoder:
+        return ""
+    avg = table3[table3["task"] == "average"].set_index("method")
+    gap = avg.loc[INDIVIDUAL, "kappa"] - avg.loc[MTL, "kappa"]
+    return (f"With the encoder frozen, MTL's heads share nothing: each reads the same frozen features, so MTL here "
+            f"is the per-task scorers without the fine-tuning of their top layers. The gap between them, "
+            f"{gap:+.3f} in average kappa ({avg.loc[INDIVIDUAL, 'kappa']:.3f} against {avg.loc[MTL, 'kappa']:.3f}), "
+            f"is what this profile's frozen encoder costs a model without the MoE block; the paper's MTL, which "
+            f"fine-tunes its encoder, is {_paper_gap():+.3f} behind its Individual models.")
+
+
+def _paper_gap() -> float:
+    p = paper_figures()["table3"]
+    return p[(INDIVIDUAL, "kappa")] - p[(MTL, "kappa")]
+
+
+def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, specialisation: dict,
+                 resources: pd.DataFrame, generalization: pd.DataFrame, forgetting: pd.DataFrame,
+                 variants: pd.DataFrame) -> str:
+    """The chapter's findings in a few sentences, every number from the results."""
+    avg = table3[table3["task"] == "average"].set_index("method")
+    k = {m: avg.loc[m, "kappa"] for m in METHODS}
+    res = resources.set_index("model")
+    ind = [i for i in res.index if i.startswith(INDIVIDUAL)][0]
+    g = generalization.groupby("method")["kappa"].mean()
+    f = forgetting.set_index("metric")
+    top = usage.idxmax(axis=1)
+    v = variants.set_index("variant")
+    pf = paper_figures()
+    pk = ", ".join(f"{pf['table3'][(m, 'kappa')]:.3f}" for m in METHODS)
+    p5 = {m: pf["table5"][(m, "kappa")] for m in (GUIDED, MTL, INDIVIDUAL)}
+    pfk = pf["forgetting"]["kappa"]
+    parts = [
+        f"Average Cohen's kappa over the {len(setup.old)} training tasks (test split): Individual {k[INDIVIDUAL]:.3f}, "
+        f"MTL {k[MTL]:.3f}, UniMoE {k[UNIMOE]:.3f}, UniMoE-Guided {k[GUIDED]:.3f} (the paper, in that order: {pk}).",
+        f"The MoE block {'adds' if k[UNIMOE] > k[MTL] else 'does not add'} to MTL here "
+        f"({k[UNIMOE] - k[MTL]:+.3f}), and distillation {'adds' if k[GUIDED] > k[UNIMOE] else 'does not add'} to "
+        f"UniMoE ({k[GUIDED] - k[UNIMOE]:+.3f}); the per-task scorers stay "
+        f"{'ahead' if k[INDIVIDUAL] > k[GUIDED] else 'behind'} ({k[INDIVIDUAL] - k[GUIDED]:+.3f}).",
+        f"Each task routes most of its gate weight to one expert (largest share {usage.max(axis=1).max():.0%}, "
+        f"smallest top share {usage.max(axis=1).min():.0%}); {top.nunique()} of {usage.shape[1]} experts are some "
+        f"task's favourite."]
+    if np.isfinite(specialisation.get("p_value", np.nan)):
+        parts.append(f"Tasks of one planted family route more alike than others (mean Jensen-Shannon distance "
+                     f"{specialisation['within_family_js']:.2f} within families against "
+                     f"{specialisation['between_family_js']:.2f} between; permutation p = "
+                     f"{specialisation['p_value']:.3f}).")
+    parts.append(f"One UniMoE-Guided model takes {res.loc[ind, 'disk_mb'] / res.loc[GUIDED, 'disk_mb']:.1f}x less disk "
+                 f"than the {len(setup.old)} per-task models (the paper: "
+                 f"{pf['table4']['Individual']['relative_size']:.2f}x) at "
+                 f"{res.loc[GUIDED, 'latency_ms_batch1'] / res.loc[MTL, 'latency_ms_batch1']:.2f}x MTL's latency.")
+    parts.append(f"On the held-out tasks the adapted UniMoE-Guided averages kappa {g[GUIDED]:.3f} against MTL's "
+                 f"{g[MTL]:.3f} and the per-task scorers' {g[INDIVIDUAL]:.3f} (the paper: {p5[GUIDED]:.3f}, "
+                 f"{p5[MTL]:.3f}, {p5[INDIVIDUAL]:.3f}); the "
+                 f"old tasks' kappa moves from {f.loc['kappa', 'before']:.3f} to {f.loc['kappa', 'after']:.3f} "
+                 f"(the paper: {pfk['before']:.3f} to {pfk['after']:.3f}).")
+    if {moe.TOKENS, moe.POOLED} <= set(v.index):
+        parts.append(f"With the same epoch cap, experts on every token (the paper's text) reach kappa "
+                     f"{v.loc[moe.TOKENS, 'kappa']:.3f} and experts on the pooled vector (its code) "
+                     f"{v.loc[moe.POOLED, 'kappa']:.3f}, at {v.loc[moe.TOKENS, 'seconds_per_epoch']:.1f} "
+                     f"against {v.loc[moe.POOLED, 'seconds_per_epoch']:.1f} seconds an epoch.")
+    if OUT_OF_FOLD in v.index:
+        parts.append(f"Out-of-fold teacher logits give kappa {v.loc[OUT_OF_FOLD, 'kappa']:.3f} against "
+                     f"{k[GUIDED]:.3f} with in-sample ones.")
+    return " ".join(parts)
