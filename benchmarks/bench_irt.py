@@ -44,12 +44,12 @@ def main() -> None:
             study.evaluator.states(t, run.tasks[t].splits()[split], split)
     study.evaluator.cache = ArtifactCache(tempfile.mkdtemp())   # every model below is scored afresh
     rng = np.random.default_rng(0)
-    low, high = study.bounds
+    low, high = study.space.bounds
     subset = study.fit_pos[study.fitness_subset()]
     merge_s, full_s, sub_s = [], [], []
     full = sub = None
     for _ in range(args.repeats):
-        recipe = study.search_recipe(rng.uniform(low, high))
+        recipe = study.space.recipe(rng.uniform(low, high))
         t0 = time.perf_counter()
         study.scorer.encoder(recipe)
         merge_s.append(time.perf_counter() - t0)

@@ -77,6 +77,17 @@ def test_the_generalised_estimators_mix_the_observed_mean_with_weight_c():
     assert irt.choose_mixing({0.0: 0.03, 0.5: 0.02, 1.0: 0.02}) == 0.5
 
 
+def test_every_estimate_from_one_subset_equals_each_estimators_own():
+    items, gamma, y, _ = _population(seed=4)
+    subset, w = irt.random_subset(len(items), 20, seed=1)
+    ends = gamma[:2]
+    found, gammas = irt.subset_estimates(y[0, subset], subset, items, ends, w, (0.0, 0.5))
+    assert set(found) == {(irt.RANDOM, None), (irt.P_IRT, None), (irt.MP_IRT, None),
+                          *((e, c) for e in (irt.GP_IRT, irt.GMP_IRT) for c in (0.0, 0.5))}
+    for (e, c), v in found.items():   # the same float operations: equal, not approximately
+        assert v == irt.estimate(e, y[0, subset], subset, items, w, ends, 0.5 if c is None else c)
+    assert set(gammas) == {"p", "mp"} and gammas["mp"].shape == (items.dims,)
+
 def test_extractors_give_distinct_items_and_weights_that_sum_to_one():
     items, _, _, rng = _population(seed=4)
     for subset, w in (irt.random_subset(len(items), 12, seed=0),

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from scoring_lab import claims
-from scoring_lab.irt import estimators as irt, study as irt_study
+from scoring_lab.irt import estimators as irt, findings
+from scoring_lab.irt.search_space import resolve_group
+from scoring_lab.irt.study import IRTStudy
 from scoring_lab.irt.items import ItemPool, Recipe
 from scoring_lab.merging.evaluation import OWN, Merge
 from scoring_lab.metrics import exact_match
@@ -18,16 +20,16 @@ from scoring_lab.book.run import setup
 @pytest.fixture(scope="module")
 def smoke_study():
     run = setup("irt", "smoke")
-    return irt_study.IRTStudy(run.tasks, run.scorers(progress=False), run.profile, run.cache, seed=0, progress=False)
+    return IRTStudy(run.tasks, run.scorers(progress=False), run.profile, run.cache, seed=0, progress=False)
 
 
 def test_the_group_falls_back_to_a_sources_first_tasks():
     tasks = {"a": None, "b": None, "c": None}
-    assert irt_study.resolve_group(tasks, ("a", "c")) == (("a", "c"), "")
-    group, note = irt_study.resolve_group(tasks, ("x", "y"))
+    assert resolve_group(tasks, ("a", "c")) == (("a", "c"), "")
+    group, note = resolve_group(tasks, ("x", "y"))
     assert group == ("a", "b") and "no task x, y" in note
     with pytest.raises(ValueError, match="at least two"):
-        irt_study.resolve_group({"a": None}, ("x", "y"))
+        resolve_group({"a": None}, ("x", "y"))
 
 
 def test_an_item_is_correct_when_the_whole_label_set_matches(smoke_study):
@@ -43,7 +45,7 @@ def test_an_item_is_correct_when_the_whole_label_set_matches(smoke_study):
 
 def test_scoring_a_subset_gives_the_same_answers_for_fewer_flops(smoke_study):
     study = smoke_study
-    recipe = study.search_recipe([0.3, 0.6, 0.9, 0.5])
+    recipe = study.space.recipe([0.3, 0.6, 0.9, 0.5])
     full = study.scorer.score(recipe)
     sub = np.sort(np.random.default_rng(0).choice(len(study.pool), 7, replace=False))
     part = study.scorer.score(recipe, sub)
@@ -70,10 +72,10 @@ def test_population_and_searches_are_seeded_and_in_bounds(smoke_study):
     study = smoke_study
     recipes = study.population_recipes()
     assert len(recipes) == study.settings.population + len(study.group) + 1
-    assert recipes[: len(study.group)] == study.endpoints() and recipes[len(study.group)] == Recipe(())
+    assert recipes[: len(study.group)] == study.space.endpoints() and recipes[len(study.group)] == Recipe(())
     assert all(r.merge.method != "slerp" or len(r.members) == 2 for r in recipes)
     assert recipes == study.population_recipes()
-    r = study.search_recipe([0.123456, 1.0, 0.0, 0.55555])
+    r = study.space.recipe([0.123456, 1.0, 0.0, 0.55555])
     assert r.merge.weights == (0.1235, 1.0, 0.0) and r.merge.density == 0.5556 and r.members == study.group
     subset = study.fitness_subset()
     assert len(set(subset)) == len(subset) and (np.bincount(study.pool.task[study.fit_pos[subset]]) ==
@@ -89,29 +91,28 @@ def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_the
     assert {"estimator", "subset_size", "cosine"} <= set(similarity.columns)
     evolution = study.evolution_table()
     assert list(evolution.columns[:5]) == ["run", "generation", "individual", "estimated_fitness", "true_fitness"]
-    full = evolution[evolution["run"].str.contains(irt_study.FULL)]
+    full = evolution[evolution["run"] == study.runs.full.label]
     assert np.allclose(full["estimated_fitness"], full["true_fitness"])   # full-data fitness is the truth
     compute = study.compute_table()
     assert {"run", "items_scored", "seconds", "flops", "test_accuracy"} <= set(compute.columns)
     per_eval = compute.set_index("run")["items_scored"] / compute.set_index("run")["evaluations"]
-    assert per_eval[f"GA, {irt_study.FULL} fitness"] == len(study.fit_pos)
-    assert (per_eval.drop(f"GA, {irt_study.FULL} fitness") == len(study.fitness_subset())).all()
+    assert per_eval[study.runs.full.label] == len(study.fit_pos)
+    assert (per_eval.drop(study.runs.full.label) == len(study.fitness_subset())).all()
     results = study.results()
     assert {"test_accuracy", *study.group} <= set(results.columns) and results["test_accuracy"].between(0, 1).all()
-    found = irt_study.irt_claims(study, errors, similarity, study.extractor_study(), study.population_size_study(),
+    found = findings.irt_claims(study, errors, similarity, study.extractor_study(), study.population_size_study(),
                                  results, compute)
     table = claims.claims_table(found)
     assert len(table) == 9 and set(table["verdict"]) <= set(claims.VERDICTS)
     agreement = study.fitness_agreement()
-    assert agreement.set_index("run").loc[f"GA, {irt_study.FULL} fitness", "mean_abs_gap"] == 0
+    assert agreement.set_index("run").loc[study.runs.full.label, "mean_abs_gap"] == 0
     assert (agreement["spearman"].between(-1, 1) | agreement["spearman"].isna()).all()   # NaN: a constant side
-    assert "Spearman" in irt_study.summary_text(study, errors, results, compute, agreement)
+    assert "Spearman" in findings.summary_text(study, errors, results, compute, agreement)
 
 
 def test_a_warm_study_gives_the_same_numbers(smoke_study):
     study = smoke_study
-    again = irt_study.IRTStudy(study.tasks, study.evaluator.scorers, study.profile, study.cache, seed=0,
-                               progress=False)
+    again = IRTStudy(study.tasks, study.evaluator.scorers, study.profile, study.cache, seed=0, progress=False)
     pd.testing.assert_frame_equal(study.evolution_table().drop(columns="seconds"),
                                   again.evolution_table().drop(columns="seconds"))
     pd.testing.assert_frame_equal(study.estimator_study()[0], again.estimator_study()[0])
@@ -121,14 +122,14 @@ def test_fits_in_worker_processes_equal_fits_here(smoke_study):
     from dataclasses import replace
 
     study = smoke_study
-    parallel = irt_study.IRTStudy(study.tasks, study.evaluator.scorers,
-                                  replace(study.profile, irt=replace(study.settings, workers=2, irt_epochs=7)),
-                                  study.cache, seed=0, progress=False)
-    serial = irt_study.IRTStudy(study.tasks, study.evaluator.scorers,
-                                replace(study.profile, irt=replace(study.settings, workers=1, irt_epochs=7)),
-                                study.cache.__class__(study.cache.root / "serial"), seed=0, progress=False)
+    parallel = IRTStudy(study.tasks, study.evaluator.scorers,
+                        replace(study.profile, irt=replace(study.settings, workers=2, irt_epochs=7)),
+                        study.cache, seed=0, progress=False)
+    serial = IRTStudy(study.tasks, study.evaluator.scorers,
+                      replace(study.profile, irt=replace(study.settings, workers=1, irt_epochs=7)),
+                      study.cache.__class__(study.cache.root / "serial"), seed=0, progress=False)
     specs = [(1, None), (2, np.arange(5))]
-    parallel.prefit(specs)   # two uncached fits, two processes
+    parallel.fits.prefit(specs)   # two uncached fits, two processes
     for dims, models in specs:
-        a, b = parallel.fit(dims, models), serial.fit(dims, models)
+        a, b = parallel.fits.fit(dims, models), serial.fits.fit(dims, models)
         assert np.array_equal(a[0].alpha, b[0].alpha) and np.array_equal(a[1], b[1])

@@ -13,8 +13,9 @@ Shapes: m models, I items (test responses), d ability dimensions, n endpoint mod
   own ability fitted on the subset by maximum likelihood); mp-IRT and gmp-IRT (the paper's Eqs.
   2-5: the merged model's ability is sum_j lambda_j gamma_j of the endpoints' full-data abilities,
   only lambda fitted on the subset). The g- variants mix the observed subset accuracy with weight
-  c (:func:`choose_mixing` picks c on a population's models, as tinyBenchmarks does; the paper's
-  code fixes 0.5).
+  c (the paper's Eq. 5, :func:`mixed_accuracy`; :func:`choose_mixing` picks c on a population's
+  models, as tinyBenchmarks does; the paper's code fixes 0.5). :func:`subset_estimates` gives
+  every estimator from one subset, the abilities fitted once.
 * Subsets with weights (the paper's Extract step and its appendix C.1): random, IRT clustering
   (k-means on the items' (alpha, beta)), representation clustering (k-means on the responses'
   embeddings); each chosen item stands for its cluster, weighted by the cluster's share.
@@ -152,7 +153,31 @@ def estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemP
     if estimator == RANDOM:
         return observed
     irt = irt_accuracy(y_sub, subset, items, ability_estimate(estimator, y_sub, subset, items, endpoints))
-    return float(c * observed + (1 - c) * irt) if estimator in (GP_IRT, GMP_IRT) else float(irt)
+    return float(mixed_accuracy(observed, irt, c)) if estimator in (GP_IRT, GMP_IRT) else float(irt)
+
+
+def mixed_accuracy(observed: float, irt: float, c: float) -> float:
+    """The paper's Eq. 5, gp- and gmp-IRT's accuracy: c * the subset's (weighted) mean ``observed`` + (1 - c) *
+    the IRT estimate ``irt`` (p-IRT's or mp-IRT's)."""
+    return c * observed + (1 - c) * irt
+
+
+def subset_estimates(y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters, endpoints: np.ndarray,
+                     weights: np.ndarray | None = None, mixing=()) -> tuple[dict, dict]:
+    """Every estimator at once from correctness ``y_sub`` (k,) on ``subset`` (k positions in ``items``), the
+    abilities fitted once: ({(estimator, c): accuracy}, {"p": p-IRT's gamma (d,), "mp": mp-IRT's gamma (d,)}).
+    c is None for random, p-IRT and mp-IRT; gp- and gmp-IRT come once per c in ``mixing``. ``endpoints``
+    (n, d) the endpoints' abilities, ``weights`` (k,) the subset's (None: uniform)."""
+    w = np.full(len(subset), 1 / len(subset)) if weights is None else np.asarray(weights)
+    observed = float(w @ y_sub)
+    gamma_p = ability_estimate(P_IRT, y_sub, subset, items)
+    gamma_mp = ability_estimate(MP_IRT, y_sub, subset, items, endpoints)
+    p, mp = irt_accuracy(y_sub, subset, items, gamma_p), irt_accuracy(y_sub, subset, items, gamma_mp)
+    out = {(RANDOM, None): observed, (P_IRT, None): p, (MP_IRT, None): mp}
+    for c in mixing:
+        out[(GP_IRT, float(c))] = mixed_accuracy(observed, p, c)
+        out[(GMP_IRT, float(c))] = mixed_accuracy(observed, mp, c)
+    return out, {"p": gamma_p, "mp": gamma_mp}
 
 
 def choose_mixing(errors_by_c: dict[float, float]) -> float:
