@@ -18,6 +18,7 @@ from ..metrics import accuracy
 from ..models.cache import ArtifactCache
 from ..models.per_task import TrainedScorer, get_scorer
 from ..profiles import Profile, small_transformer_settings, teacher_settings
+from ..study_steps import TimedSteps
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Teacher:
         return next(iter(self.scorers.values())).scorer
 
 
-class FineTunedTransformers:
+class FineTunedTransformers(TimedSteps):
     """The teachers, small transformers and teacher targets of ``plan``'s sets under ``profile``, each
     loaded (or trained) once. ``tasks`` are the source's tasks the sets were built from: the per-task
     teachers (``kd.teacher_source: per-task``) are their scorers."""
@@ -56,11 +57,6 @@ class FineTunedTransformers:
                 raise ValueError("kd.teacher_source per-task needs the source's tasks (KDStudy(..., tasks=run.tasks))")
             for t in self.sets.values():
                 kd_teachers.check_applies(t, tasks)
-
-    def _once(self, key: tuple, make):
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
 
     def teacher(self, name: str, seed: int | None = None) -> Teacher:
         """The teacher of set ``name``: fine-tuned on the set (``fine-tune``), or the scorers of its member

@@ -21,6 +21,7 @@ from .fine_tuned import FineTunedTransformers
 from .plan import KDPlan
 from ..models.cache import ArtifactCache, code_version, stable_hash
 from ..models.per_task import task_fingerprint
+from ..study_steps import TimedSteps
 
 STUDENT_KIND, ANN_KIND = "kd-student", "kd-ann"
 
@@ -47,7 +48,7 @@ class CachedStudent:
     path: Path
 
 
-class StudentsAndANN:
+class StudentsAndANN(TimedSteps):
     """The students and ANN baselines of ``plan``'s sets, trained once each (the students' teacher targets
     from ``transformers``) and kept in ``cache``."""
 
@@ -56,11 +57,6 @@ class StudentsAndANN:
         self.plan, self.sets, self.kd = plan, plan.sets, plan.kd
         self.transformers, self.cache, self.progress = transformers, cache, progress
         self._memo: dict = {}   # (what, set, seed or how) -> a fitted ANN, a targets digest, or students trained
-
-    def _once(self, key: tuple, make):
-        if key not in self._memo:
-            self._memo[key] = make()
-        return self._memo[key]
 
     # ---- students ---------------------------------------------------------------------------
     def student_inputs(self, name: str, request: kd_module.StudentRequest) -> dict:
