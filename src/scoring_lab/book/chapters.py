@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from ..models.cache import CACHE_LOG_ENV, lookup_counts
+from ..models.latency import device_description
 from ..paths import environment, project_root, results_root, results_tag
 
 PAGE_METADATA = "scoring_lab"
@@ -246,7 +247,6 @@ def _finish_page(path: Path, chapter: str, root: Path | None) -> None:
 
 
 # ----------------------------------------------------------------------------- timing
-from ..models.latency import device_description  # noqa: E402,F401 (re-exported)
 
 
 def record_timing(row: dict, path: str | Path) -> pd.DataFrame:

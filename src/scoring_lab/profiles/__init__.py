@@ -12,8 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from .settings import (  # noqa: F401 (the sections are the package's API)
-    PROFILE_NAMES, DTYPES, MIXED_PRECISIONS, HEAD_INITS, MULTICLASS_HEADS, ProfileError, DataSettings, LoraSettings, TrainSettings, TEACHER_SOURCES, KDSettings, GW_METHODS, MERGE_METHODS, GWChapterSettings, MOE_ON, MOE_SEARCHES, MOE_HELD_OUT, MultiTaskSettings, MoEChapterSettings, IRT_ESTIMATORS, IRT_GROUP, IRTChapterSettings)
+from .settings import (DataSettings, GWChapterSettings, IRTChapterSettings, KDSettings,  # noqa: F401
+                       LoraSettings, MoEChapterSettings, MultiTaskSettings, PROFILE_NAMES, ProfileError,
+                       TrainSettings)   # the sections callers name through the package
+
 
 @dataclass(frozen=True)
 class Profile:
