@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from scoring_lab import claims
+from scoring_lab import verdicts as V
 from scoring_lab.data import DataError
 from scoring_lab.data.synthetic import generate_benchmark
 from scoring_lab.data.summary import paper_shape_check, shape_claims
@@ -27,13 +28,31 @@ def test_a_claim_with_a_typed_verdict_outside_the_vocabulary_is_refused():
     with pytest.raises(ValueError, match="verdict 'mostly'"):
         claims.Claim("gw", "x", "1", "1", "mostly")
     with pytest.raises(ValueError, match="paper 'nature'"):
-        claims.Claim("nature", "x", "1", "1", "held")
+        claims.Claim("nature", "x", "1", "1", "held", n="1", test="t")
+    with pytest.raises(ValueError, match="basis 'hunch'"):
+        claims.Claim("gw", "x", "1", "1", "held", basis="hunch", n="1", test="t")
 
 
-def test_close_to_formats_values_and_names_the_band():
+def test_a_measured_verdict_needs_the_test_it_came_from():
+    with pytest.raises(ValueError, match="no test or n"):
+        claims.Claim("gw", "x", "1", "1", "held")
+    assert claims.Claim("gw", "x", "1", "n/a", "not tested").basis == "measured"
+
+
+def test_close_to_is_a_by_construction_figure_with_its_band():
     c = claims.close_to("gw", "micro-F1 is 0.829", 0.8271, 0.8291, "synthetic")
-    assert (c.paper_value, c.our_value, c.verdict) == ("0.829", "0.827", "held")
-    assert c.note == "synthetic (held within ±0.05, partly within ±0.1)"
+    assert (c.paper_value, c.our_value, c.verdict, c.basis) == ("0.829", "0.827", "held", "by construction")
+    assert c.note == "synthetic (held within ±0.05, partly within ±0.1)" and c.effect == pytest.approx(0.8271)
+
+
+@pytest.mark.parametrize("verdict, detectable, in_note", [("held", None, False), ("inconclusive", 0.031, True)])
+def test_judged_carries_the_verdicts_numbers(verdict, detectable, in_note):
+    v = V.Verdict(verdict, 0.012, -0.004, 0.027, 812, "paired bootstrap", 0.2, detectable, "812 responses, 3 seeds")
+    c = claims.judged("kd", "KD helps", "improves", v, "mean over seeds")
+    assert (c.verdict, c.effect, c.ci_low, c.ci_high, c.n, c.test) == (verdict, 0.012, -0.004, 0.027,
+                                                                        "812 responses, 3 seeds", "paired bootstrap")
+    assert c.our_value == "+0.012 [-0.004, +0.027]" and c.note.startswith("mean over seeds")
+    assert ("smallest effect these responses could detect (80% power) is about ±0.031" in c.note) == in_note
 
 
 def _write(path, rows):
@@ -41,21 +60,27 @@ def _write(path, rows):
     claims.claims_table(rows).to_csv(path, index=False)
 
 
-def test_gather_groups_by_paper_in_book_order(tmp_path):
-    _write(tmp_path / "scorers" / "claims.csv", [claims.Claim("moe", "b", "1", "1", "held"),
-                                                 claims.Claim("gw", "a", "1", "2", "not held")])
+def _measured(paper, claim, verdict):
+    return claims.Claim(paper, claim, "1", "1", verdict, n="10 responses", test="t", effect=0.1, ci_low=0.0,
+                        ci_high=0.2)
+
+
+def test_gather_groups_by_paper_in_book_order_and_counts_by_construction_apart(tmp_path):
+    _write(tmp_path / "scorers" / "claims.csv", [_measured("moe", "b", "held"), _measured("gw", "a", "not held"),
+                                                 claims.close_to("gw", "d", 0.8, 0.8)])
     _write(tmp_path / "data" / "claims.csv", [claims.Claim("gw", "c", "1", "n/a", "not tested", "why")])
     (tmp_path / "claims").mkdir()
     pd.DataFrame({"x": [1]}).to_csv(tmp_path / "claims" / "all_claims.csv", index=False)  # not a claims.csv
     table = claims.gather(tmp_path)
     assert table[["paper", "chapter", "claim"]].values.tolist() == [["gw", "data", "c"], ["gw", "scorers", "a"],
-                                                                   ["moe", "scorers", "b"]]
+                                                                   ["gw", "scorers", "d"], ["moe", "scorers", "b"]]
     assert table["paper_title"].iloc[0] == claims.PAPERS["gw"]
     counts = claims.verdict_counts(table).set_index("paper")
-    assert counts.loc[claims.PAPERS["gw"]].tolist() == [0, 0, 1, 1]
-    assert counts.loc[claims.PAPERS["moe"]].tolist() == [1, 0, 0, 0]
+    assert list(counts.columns) == [*claims.VERDICTS, "by construction"]
+    assert counts.loc[claims.PAPERS["gw"]].tolist() == [0, 0, 0, 1, 1, 1]     # the held 'd' counted apart
+    assert counts.loc[claims.PAPERS["moe"]].tolist() == [1, 0, 0, 0, 0, 0]
     html = claims.styled_claims(table).to_html()
-    assert claims.VERDICT_COLOURS["not held"] in html and "not tested" in html
+    assert claims.VERDICT_COLOURS["not held"] in html and "not tested" in html and "[+0.000, +0.200]" in html
     by_paper = claims.styled_by_paper(table)
     assert [title for title, _ in by_paper] == [claims.PAPERS["gw"], claims.PAPERS["moe"]]
     assert "claim b" not in by_paper[0][1].to_html() and ">b<" in by_paper[1][1].to_html()
@@ -66,15 +91,30 @@ def test_gather_of_nothing_is_an_empty_table(tmp_path):
     assert len(table) == 0 and "verdict" in table.columns and len(claims.verdict_counts(table)) == 0
 
 
-def test_a_bad_claims_csv_is_named_by_file_row_and_column(tmp_path):
+HEADER = ",".join(claims.COLUMNS)
+
+
+@pytest.mark.parametrize("row, column, message", [
+    ("kd,y,1,2,sort of,measured,,,,,,", "verdict", "verdict 'sort of'"),
+    ("kd,y,1,2,held,guessed,,,,1,t,", "basis", "basis 'guessed'"),
+    ("kd,y,1,2,held,measured,big,,,1,t,", "effect", "effect 'big' is not a number"),
+    ("kd,y,1,2,held,measured,0.1,0.3,0.2,1,t,", "ci_low", "runs backwards"),
+    ("kd,y,1,2,held,measured,0.1,0.0,0.2,,t,", "n", "needs its n"),
+    ("kd,y,1,2,inconclusive,measured,0.1,0.0,0.2,5 responses,,", "test", "needs its test"),
+])
+def test_a_bad_claims_csv_is_named_by_file_row_and_column(tmp_path, row, column, message):
     p = tmp_path / "kd" / "claims.csv"
     p.parent.mkdir()
-    p.write_text("paper,claim,paper_value,our_value,verdict,note\nkd,x,1,1,held,\nkd,y,1,2,sort of,\n")
-    with pytest.raises(DataError, match=r"claims\.csv.*row 2.*column 'verdict'|row 2.*verdict") as e:
+    p.write_text(f"{HEADER}\nkd,x,1,1,held,by construction,,,,,,\n{row}\n")
+    with pytest.raises(DataError, match=message) as e:
         claims.gather(tmp_path)
-    assert e.value.row == 2 and e.value.column == "verdict" and e.value.file.endswith("claims.csv")
-    p.write_text("paper,claim,verdict\nkd,x,held\n")
-    with pytest.raises(DataError, match="missing column"):
+    assert e.value.row == 2 and e.value.column == column and e.value.file.endswith("claims.csv")
+
+
+def test_a_claims_csv_without_the_new_columns_is_refused(tmp_path):
+    p = tmp_path / "claims.csv"
+    p.write_text("paper,claim,paper_value,our_value,verdict,note\nkd,x,1,1,held,\n")
+    with pytest.raises(DataError, match="missing column.*basis"):
         claims.read_claims(p)
 
 

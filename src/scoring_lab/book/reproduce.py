@@ -21,6 +21,7 @@ from ..paths import RESULTS_ENV, environment
 
 WALL_CLOCK_COLUMNS = frozenset({"seconds", "device", "finished_utc", "train_minutes", "models_per_hour"})
 WALL_CLOCK_FILES = frozenset({"timing.csv"})
+TIMED_CLAIM_COLUMNS = ("our_value", "verdict", "effect", "ci_low", "ci_high")
 
 
 def is_wall_clock(column: str) -> bool:
@@ -55,13 +56,14 @@ def compare_results(a: str | Path, b: str | Path) -> tuple[list[str], list[str]]
         timed = (x["note"].str.startswith(WALL_CLOCK_NOTE) & y["note"].str.startswith(WALL_CLOCK_NOTE)).to_numpy() \
             if {"note", "our_value", "verdict"} <= set(x.columns) else np.zeros(len(x), dtype=bool)
         if timed.any():
-            ignored.append(f"{name}: our_value and verdict of {int(timed.sum())} wall-clock claim(s)")
+            ignored.append(f"{name}: our_value, verdict, effect and interval of {int(timed.sum())} wall-clock "
+                           "claim(s)")
         for col in x.columns:
             if is_wall_clock(col):
                 ignored.append(f"{name}:{col}")
                 continue
             differs = (x[col] != y[col]).to_numpy()
-            if col in ("our_value", "verdict"):
+            if col in TIMED_CLAIM_COLUMNS:
                 differs &= ~timed
             unequal = differs.nonzero()[0]
             if len(unequal):

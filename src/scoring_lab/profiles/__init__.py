@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .settings import (DataSettings, GWChapterSettings, IRTChapterSettings, KDSettings,  # noqa: F401
+from .settings import (ClaimSettings, DataSettings, GWChapterSettings, IRTChapterSettings, KDSettings,  # noqa: F401
                        LoraSettings, MoEChapterSettings, MultiTaskSettings, PROFILE_NAMES, ProfileError,
                        TrainSettings)   # the sections callers name through the package
 
@@ -27,6 +27,7 @@ class Profile:
     gw: GWChapterSettings = GWChapterSettings()
     moe: MoEChapterSettings = MoEChapterSettings()
     irt: IRTChapterSettings = IRTChapterSettings()
+    claims: ClaimSettings = ClaimSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
     def to_dict(self) -> dict:
@@ -62,7 +63,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
     path = profile_path(name_or_path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "irt", "notes"}
+    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "irt", "claims", "notes"}
     if unknown:
         raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
     data_raw = dict(raw.get("data") or {})
@@ -86,6 +87,7 @@ def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Prof
         gw=_gw_section(raw.get("gw"), f"{where}, section gw"),
         moe=_moe_section(raw.get("moe"), f"{where}, section moe"),
         irt=_irt_section(raw.get("irt"), f"{where}, section irt"),
+        claims=_section(ClaimSettings, raw.get("claims"), f"{where}, section claims"),
         notes=dict(raw.get("notes") or {}),
     )
 

@@ -286,6 +286,24 @@ class MoEChapterSettings:
             raise ProfileError(f"moe.teacher: unknown train setting(s) {sorted(unknown)}")
 
 
+@dataclass(frozen=True)
+class ClaimSettings:
+    """How the claims' verdicts are computed (:mod:`scoring_lab.verdicts`): the paired bootstrap's
+    resamples and seed, and the margins of sameness claims, each with its reason in the notes."""
+
+    n_resamples: int = 2000              # paired bootstrap resamples per comparison
+    seed: int = 0                        # the bootstrap's seed
+    equivalence_margin: float = 0.02     # "does not differ", "comes close": within ±margin of the metric
+    small_drop: float = 0.05             # "a little" (forgetting): a drop of at most this much
+
+    def __post_init__(self):
+        if self.n_resamples < 100:
+            raise ProfileError("claims.n_resamples: at least 100 resamples for a 95% interval")
+        for key in ("equivalence_margin", "small_drop"):
+            if not 0 < float(getattr(self, key)) < 1:
+                raise ProfileError(f"claims.{key} must lie in (0, 1), got {getattr(self, key)!r}")
+
+
 IRT_ESTIMATORS = ("random", "p-IRT", "gp-IRT", "mp-IRT", "gmp-IRT")
 IRT_GROUP = ("carlos_javier_atomic_model", "dry_ice_model", "model_for_making_water")
 
