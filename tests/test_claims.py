@@ -123,14 +123,21 @@ def full_size_tasks():
     return generate_benchmark(seed=0, scale=1.0)
 
 
-def test_the_benchmark_has_each_papers_task_shapes(full_size_tasks):
+def test_the_benchmark_has_each_papers_task_shapes_by_construction(full_size_tasks):
     for paper in ("gw", "moe"):
         check = paper_shape_check(full_size_tasks, published.task_numbering(paper)[0])
         assert check["match"].all(), check[~check["match"]]
-    verdicts = [c.verdict for c in shape_claims(full_size_tasks, scale=1.0)]
-    assert verdicts == ["held", "held"]
+    made = shape_claims(full_size_tasks, scale=1.0)
+    assert [(c.verdict, c.basis) for c in made] == [("held", "by construction")] * 2
     assert [c.verdict for c in shape_claims(full_size_tasks, scale=0.05)] == ["not tested"] * 2
     assert [c.verdict for c in shape_claims({}, scale=1.0)] == ["not tested"] * 2
+
+
+def test_real_tasks_shapes_are_a_measured_check_of_fact(full_size_tasks):
+    import dataclasses
+    real = {k: dataclasses.replace(t, meta={}) for k, t in full_size_tasks.items()}
+    made = shape_claims(real, scale=1.0)
+    assert [(c.verdict, c.basis, c.n) for c in made] == [("held", "measured", "9 tasks")] * 2
 
 
 def _metrics(values: dict[str, float], n_test=100):
@@ -139,17 +146,50 @@ def _metrics(values: dict[str, float], n_test=100):
     return pd.DataFrame(rows + [{"task": "weighted mean"}])
 
 
-def test_pre_merge_claims_compare_with_each_papers_own_task():
+def test_pre_merge_claims_on_the_synthetic_benchmark_are_its_calibration():
     individual, _ = published.individual_scorers()
     exact = _metrics(dict(zip(individual["task"], individual["micro_f1"])))
     by_claim = {c.claim: c for c in pre_merge_claims(exact)}
+    assert {c.basis for c in by_claim.values()} == {"by construction"}
     task_by_task = next(c for k, c in by_claim.items() if "task by task" in k)
     assert task_by_task.our_value == "9 of 9 within ±0.05" and task_by_task.verdict == "held"
     micro_7 = next(c for k, c in by_claim.items() if "micro-F1 0.829 over the UniMoE" in k)
     # our value is the plain mean of the paper's own per-task values, which the paper prints as 0.829
     assert micro_7.our_value == "0.840" and micro_7.verdict == "held" and "average 0.840" in micro_7.note
+    assert "calibration, not a finding" in micro_7.note
     worse = _metrics({t: 0.5 for t in individual["task"]})
     assert {c.verdict for c in pre_merge_claims(worse)} == {"not held"}
+
+
+class _Fixed:
+    """A scorer whose test predictions are given."""
+
+    def __init__(self, pred):
+        self.pred = pred
+
+    def predict(self, split):
+        return self.pred
+
+
+@pytest.mark.parametrize("flip, expected", [(0.0, "not held"), (0.12, "inconclusive"), (0.15, "held"), (0.5, "not held")])
+def test_pre_merge_claims_on_real_tasks_are_measured_on_intervals(full_size_tasks, flip, expected):
+    import dataclasses
+    import numpy as np
+    rng = np.random.default_rng(0)
+    real = {k: dataclasses.replace(t, meta={}) for k, t in full_size_tasks.items()}
+    scorers = {}
+    for k, t in real.items():
+        y = t.test.labels
+        scorers[k] = _Fixed(np.where(rng.random(y.shape) < flip, 1 - y, y))
+    metrics_table = _metrics({k: 0.8 for k in real})
+    made = pre_merge_claims(metrics_table, scorers, real, n_resamples=300)
+    micro = next(c for c in made if "weighted-mean micro-F1" in c.claim)
+    assert micro.basis == "measured" and "bootstrap" in micro.test and micro.ci_low <= micro.effect <= micro.ci_high
+    assert micro.verdict == expected, micro
+    task_by_task = next(c for c in made if "task by task" in c.claim)
+    assert task_by_task.basis == "measured" and task_by_task.verdict in ("held", "inconclusive", "not held")
+    if flip == 0.0:
+        assert task_by_task.verdict == "not held"   # perfect scores lie wholly above every task's band
 
 
 def test_pre_merge_claims_are_not_tested_on_other_tasks_or_multiclass_metrics():

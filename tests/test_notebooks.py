@@ -91,8 +91,12 @@ def test_every_chapter_writes_its_claims(src, executed):
     from scoring_lab.claims import COLUMNS, read_claims
 
     _, results = executed
-    table = read_claims(results / "smoke" / _results_folder(src) / "claims.csv")
+    table = read_claims(results / "smoke" / _results_folder(src) / "claims.csv")   # checks every row's fields
     assert list(table.columns) == COLUMNS and len(table) >= 1
+    # a measured verdict comes from a test over this run's predictions, with an effect: never from the settings
+    judged = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
+    assert (judged["effect"].astype(float).notna()).all(), judged
+    assert not judged["test"].str.startswith("none").any()
 
 
 def test_claims_page_gathers_every_chapters_claims_and_timing_is_recorded(executed):

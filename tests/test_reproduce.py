@@ -46,20 +46,20 @@ def test_compare_results_command_says_which_trees_match(tmp_path, capsys):
 
 
 def test_a_wall_clock_claim_may_differ_but_no_other_claim(tmp_path):
-    header = "paper,claim,paper_value,our_value,verdict,note\n"
-    timed = 'kd,faster,10x,{v}x,{verdict},"wall-clock: seconds per response"\n'
-    for run, v, verdict in (("a", 90, "held"), ("b", 8, "partly")):
+    header = "paper,claim,paper_value,our_value,verdict,basis,effect,ci_low,ci_high,n,test,note\n"
+    timed = 'kd,faster,10x,{v}x,{verdict},measured,{v},{lo},{hi},200 responses,band,"wall-clock: seconds per response"\n'
+    for run, v, verdict in (("a", 90, "held"), ("b", 8, "inconclusive")):
+        row = timed.format(v=v, verdict=verdict, lo=v - 1, hi=v + 1)
         (tmp_path / run / "smoke" / "kd").mkdir(parents=True)
         (tmp_path / run / "smoke" / "kd" / "claims.csv").write_text(
-            header + timed.format(v=v, verdict=verdict) + f"kd,smaller,4000x,{v if run == 'b' else 1}x,held,ratio\n")
+            header + row + f"kd,smaller,4000x,{v if run == 'b' else 1}x,held,by construction,,,,,,ratio\n")
         # the claims page gathers every chapter's claims into one table: the same rule holds there
         (tmp_path / run / "smoke" / "claims").mkdir(parents=True)
-        (tmp_path / run / "smoke" / "claims" / "all_claims.csv").write_text(
-            "chapter," + header + "kd," + timed.format(v=v, verdict=verdict))
+        (tmp_path / run / "smoke" / "claims" / "all_claims.csv").write_text("chapter," + header + "kd," + row)
     differences, ignored = compare_results(tmp_path / "a", tmp_path / "b")
     assert differences == ["smoke/kd/claims.csv, row 2, column 'our_value': '1x' vs '8x'"]
-    assert ignored == ["smoke/claims/all_claims.csv: our_value and verdict of 1 wall-clock claim(s)",
-                       "smoke/kd/claims.csv: our_value and verdict of 1 wall-clock claim(s)"]
+    assert ignored == ["smoke/claims/all_claims.csv: our_value, verdict, effect and interval of 1 wall-clock claim(s)",
+                       "smoke/kd/claims.csv: our_value, verdict, effect and interval of 1 wall-clock claim(s)"]
 
 
 def test_wall_clock_columns():

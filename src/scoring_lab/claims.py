@@ -143,8 +143,8 @@ def verdict_share(n_ok: int, n: int) -> str:
 
 
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
-    """The claims as a table with :data:`COLUMNS`."""
-    return pd.DataFrame([asdict(c) for c in claims], columns=COLUMNS)
+    """The claims as a table with :data:`COLUMNS` (effects and bounds to 6 decimals)."""
+    return pd.DataFrame([asdict(c) for c in claims], columns=COLUMNS).round({c: 6 for c in NUMERIC})
 
 
 def _check_row(row: pd.Series, i: int, path: Path) -> None:
@@ -212,6 +212,15 @@ def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     counts = counts.reindex(titles, fill_value=0)
     counts[BY_CONSTRUCTION] = built.reindex(titles, fill_value=0).astype(int)
     return counts.rename_axis(index="paper", columns=None).reset_index()
+
+
+CHAPTER_COLUMNS = ["claim", "verdict", "basis", "paper_value", "our_value", "n", "test", "note"]
+
+
+def chapter_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A chapter's claims as its page shows them: :data:`CHAPTER_COLUMNS` (our value carries the
+    interval; the raw effect and bounds stay in ``claims.csv``)."""
+    return table[CHAPTER_COLUMNS].rename(columns={"paper_value": "paper's value", "our_value": "our value"})
 
 
 VERDICT_COLOURS = {"held": "#d4edda", "partly": "#fff3cd", "inconclusive": "#e8e4f5", "not held": "#f8d7da",
