@@ -162,3 +162,19 @@ def test_figure_band_judges_one_model(n_wrong, expected):
 def test_an_unreachable_band_is_not_tested():
     assert V.reachable(40, 291 / 30, "the item ratio 291/30").startswith("not reachable here: the claim needs 40")
     assert V.reachable(5, 9.7, "the item ratio") is None
+
+
+@pytest.mark.parametrize("p", [[0.001, 0.04, 0.5], [0.03, 0.01, 0.02, 0.04], [0.2], [0.01, 0.01, 0.9, 0.049]])
+def test_holm_equals_statsmodels(p):
+    from statsmodels.stats.multitest import multipletests
+
+    rejected, adjusted = V.holm(p)
+    theirs = multipletests(p, alpha=0.05, method="holm")
+    assert rejected.tolist() == theirs[0].tolist() and np.allclose(adjusted, theirs[1])
+
+
+def test_comparisons_on_the_same_responses_share_their_draws():
+    y, a, b = _pair(10, 4)
+    one = pair(ACCURACY, (y, a, b)).resampled_differences(300, seed=2)
+    two = pair(ACCURACY, (y, b, a)).resampled_differences(300, seed=2)
+    assert np.allclose(one, -two)      # the same resamples, the models swapped

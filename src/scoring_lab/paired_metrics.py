@@ -15,6 +15,7 @@ pooled figure (counts summed over strata).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -188,14 +189,11 @@ class Paired:
 
     def resampled(self, n_resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(A's figures, B's figures), each (n_resamples,), on the same paired resamples of the responses,
-        drawn with replacement within each stratum (seeded)."""
-        rng = np.random.default_rng(seed)
-        sums_a, sums_b = [], []
-        for a, b in zip(self.counts_a, self.counts_b):
-            w = rng.multinomial(len(a), np.full(len(a), 1 / len(a)), size=n_resamples).astype(float)
-            sums_a.append(w @ a)
-            sums_b.append(w @ b)
-        return self.figure(sums_a), self.figure(sums_b)
+        drawn with replacement within each stratum (seeded; the draws depend only on the strata's sizes,
+        ``n_resamples`` and ``seed``, so every comparison over the same responses shares them)."""
+        draws = _draws(tuple(len(a) for a in self.counts_a), int(n_resamples), int(seed))
+        sums = [(w @ np.hstack([a, b]), a.shape[1]) for w, a, b in zip(draws, self.counts_a, self.counts_b)]
+        return self.figure([x[:, :c] for x, c in sums]), self.figure([x[:, c:] for x, c in sums])
 
     def resampled_differences(self, n_resamples: int, seed: int) -> np.ndarray:
         """(n_resamples,) figure(A) - figure(B) on paired resamples (see :meth:`resampled`)."""
@@ -209,6 +207,24 @@ class Paired:
             raise ValueError(f"{self.metric.name} is not a mean of per-response scores; use a bootstrap interval")
         a, b = np.concatenate(self.counts_a), np.concatenate(self.counts_b)
         return a[:, 0] / a[:, 1], b[:, 0] / b[:, 1]
+
+
+_DRAWS: OrderedDict = OrderedDict()
+_KEEP_DRAWS = 8
+
+
+def _draws(sizes: tuple[int, ...], n_resamples: int, seed: int) -> list[np.ndarray]:
+    """Multinomial resampling weights (n_resamples, n_s) per stratum, drawn in order from one generator
+    seeded with ``seed``; the last few kept, since a chapter compares many pairs of models on the same
+    responses (drawing them is most of a comparison's cost)."""
+    key = (sizes, n_resamples, seed)
+    if key not in _DRAWS:
+        rng = np.random.default_rng(seed)
+        _DRAWS[key] = [rng.multinomial(n, np.full(n, 1 / n), size=n_resamples).astype(float) for n in sizes]
+        while len(_DRAWS) > _KEEP_DRAWS:
+            _DRAWS.popitem(last=False)
+    _DRAWS.move_to_end(key)
+    return _DRAWS[key]
 
 
 def _seed_counts(metric: CountMetric, y, preds) -> np.ndarray:

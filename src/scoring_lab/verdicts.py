@@ -121,18 +121,29 @@ def compare(paired: Paired, direction: str = GREATER, n_resamples: int = N_RESAM
     return Verdict(verdict, effect, lo, hi, paired.n, test, _bootstrap_p(diffs), detectable, describe_n(paired))
 
 
+def holm(p_values: Sequence[float], alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(rejected (m,) bools, Holm-adjusted p-values (m,)): Holm's step-down correction, equal to
+    ``statsmodels.stats.multitest.multipletests(p, alpha, "holm")[:2]`` (tested). Written out because
+    statsmodels' Holm calls ``gc.collect()`` on every call, 0.3-0.5 s in a chapter's loaded kernel, and a
+    chapter corrects a dozen claims."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    return adjusted <= alpha, adjusted
+
+
 def compare_all(parts: Sequence[Verdict], overall: Verdict | None = None, alpha: float = 0.05) -> Verdict:
     """One claim over several comparisons (each from :func:`compare`: "on every data set", "at every
     size"), their bootstrap p-values corrected together with Holm's method (statsmodels). ``held`` when
     every one holds after correction, ``partly`` when some do, ``not held`` when one goes the other way
     significantly, else ``inconclusive``. The effect and interval are ``overall``'s (one comparison over
     all the strata together) when given; ``held_each`` says which held after correction."""
-    from statsmodels.stats.multitest import multipletests
-
     if not parts:
         raise ValueError("compare_all needs at least one comparison")
     p = [1.0 if v.p_value is None else v.p_value for v in parts]
-    rejected, corrected = multipletests(p, alpha=alpha, method="holm")[:2]
+    rejected, corrected = holm(p, alpha)
     held = tuple(bool(r and v.verdict == HELD) for r, v in zip(rejected, parts))
     against = [bool(r and v.verdict == NOT_HELD) for r, v in zip(rejected, parts)]
     k, m = sum(held), len(parts)
