@@ -136,7 +136,9 @@ def shape_claims(tasks: dict[str, Task], scale: float = 1.0) -> list:
             out.append(claims.not_tested(paper, claim, paper_value, "this data source has none of the papers' tasks"))
         elif scale != 1.0:
             out.append(claims.not_tested(paper, claim, paper_value,
-                                         f"this profile shrinks every split to {scale:g} of the papers' sizes"))
+                                         f"this profile shrinks every split to {scale:g} of the papers' sizes",
+                                         basis="by construction" if all("family" in t.meta for t in tasks.values())
+                                         else "measured"))
         else:
             n_ok = int(check["match"].sum())
             what = ("tasks matched by name through the paper's own numbering; train includes the validation split "
