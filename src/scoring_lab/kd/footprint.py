@@ -3,6 +3,7 @@ folder with its ONNX export beside it, each model's parameters, MB and CPU secon
 ratios the paper claims."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -78,6 +79,31 @@ def size_and_speed(transformers: FineTunedTransformers, models: StudentsAndANN, 
             for b in (1, 32):
                 timed = latency_per_response(predict, texts, batch_size=b, repeats=repeats, warmup=1)
                 row[f"seconds_per_response_b{b}"] = timed["seconds_per_response"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def response_latencies(transformers: FineTunedTransformers, models: StudentsAndANN, name: str, n_responses: int = 32,
+                       threads: int = 1) -> pd.DataFrame:
+    """Seconds of the small transformer and the KD student (PyTorch, the plan's seed) on each of the first
+    ``n_responses`` test responses of set ``name``, one response at a time, the two models in turn on
+    each (so a slower moment of the machine slows both), after one untimed call of each: response,
+    small_seconds, student_seconds. The spread of a speed-up over responses
+    (:func:`scoring_lab.kd.claim_tests.speedup_band`)."""
+    texts = list(models.sets[name].test.texts[:n_responses])
+    small = transformers.small_transformer(name).scorer
+    student = models.student(name, models.plan.seed, models.kd.lam).student
+    runs = {"small_seconds": lambda b: small.predict_proba(b, batch_size=1), "student_seconds": student.predict_proba}
+    rows = []
+    with student_module.torch_threads(threads):
+        for predict in runs.values():
+            predict(texts[:1])
+        for i, text in enumerate(texts):
+            row = {"response": i}
+            for column, predict in runs.items():
+                start = time.perf_counter()
+                predict([text])
+                row[column] = time.perf_counter() - start
             rows.append(row)
     return pd.DataFrame(rows)
 

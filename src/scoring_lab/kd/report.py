@@ -1,92 +1,140 @@
-"""What the KD chapter says: the KD paper's claims, each judged from this run's tables, and the sentences
+"""What the KD chapter says: the KD paper's claims, each judged from this run's test predictions, and the sentences
 it glues into its prose (the teacher, the lambda sweep, the out-of-fold targets)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from . import claim_tests
 from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
+from .. import claims, published, verdicts
 from ..data.task import Task
 from ..profiles import Profile, teacher_settings
 
 
 # ----------------------------------------------------------------------------- claims
-def kd_claims(table: pd.DataFrame, tests: pd.DataFrame, measured_ratios: dict, sets: dict[str, Task]) -> list:
-    """The KD paper's claims, each judged from this run's results (see :mod:`scoring_lab.claims`)."""
-    from .. import claims, published
+def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], settings,
+              latencies: pd.DataFrame | None = None) -> list:
+    """The KD paper's claims, each judged from this run's test predictions (see :mod:`scoring_lab.claims`).
 
+    ``predictions``: {(set, model, seed): (n_test,) classes} (:func:`~scoring_lab.kd.results_over_seeds.test_predictions`);
+    ``measured_ratios``: :func:`~scoring_lab.kd.footprint.ratios`; ``settings``: the profile's ``claims``
+    (resamples, seed); ``latencies``: :func:`~scoring_lab.kd.footprint.response_latencies` (no speed
+    verdict without it)."""
     sizes = published.kd_sizes()
-    mean = table.set_index(["set", "model"])["accuracy_mean"]
-    names = list(dict.fromkeys(table["set"]))
-    out = []
+    truth = {name: task.test.scores for name, task in sets.items()}
+    r, seed = settings.n_resamples, settings.seed
     base = "synthetic benchmark in the roles of the paper's data sets" if all(
         "role" in t.meta for t in sets.values()) else "this source's data sets"
+    out, per_baseline = [], {}
     for other, gain_key in ((ANN, "accuracy_gain_over_ann_claim"), (SMALL, "accuracy_gain_over_small_transformer_claim")):
-        with_it = [n for n in names if (n, other) in mean.index]
-        gains = [mean[(n, KD_STUDENT)] - mean[(n, other)] for n in with_it]
-        avg = float(np.mean(gains))
         claim = f"The KD student is more accurate than the {other} (by about {sizes[gain_key]:.0%} on average)"
-        n_ahead = sum(g > 0 for g in gains)
-        left_out = [n for n in names if n not in with_it]
-        out.append(claims.Claim("kd", claim, f"+{sizes[gain_key]:.3f}", f"{avg:+.3f} (ahead on {n_ahead} of "
-                                f"{len(with_it)} sets)", claims.verdict_share(n_ahead, len(with_it)),
-                                f"{base}; mean test accuracy over seeds, averaged over sets; held if ahead on every "
-                                "set, partly if on at least half" + (f"; no {other} on {', '.join(left_out)} (see the "
-                                                                     "profile)" if left_out else "")))
-    p_ok = tests[(tests["baseline"].isin([ANN, SMALL])) & (tests["mean_difference"] > 0) & (tests["p"] < 0.05)]
-    n_tests = int(tests["baseline"].isin([ANN, SMALL]).sum())
-    out.append(claims.Claim("kd", "KD beats TinyBERT and the ANN on every data set (Table 2's asterisks)",
-                            f"{2 * len(names)} of {2 * len(names)}", f"{len(p_ok)} of {n_tests} significant",
-                            claims.verdict_share(len(p_ok), n_tests),
-                            "KD student ahead with p < 0.05 (test per set and baseline, see the tests table)"))
-    gaps = [mean[(n, TEACHER)] - mean[(n, KD_STUDENT)] for n in names]
-    paper, _ = published.kd_table2()
-    acc = paper[paper["metric"] == "accuracy"].pivot(index="role", columns="model", values="mean")
-    paper_gap = float((acc[TEACHER] - acc[KD_STUDENT]).mean())
-    out.append(claims.close_to("kd", "The KD student's accuracy is comparable to the teacher's (gap, teacher - KD)",
-                               float(np.mean(gaps)), paper_gap,
-                               f"{base}; mean over sets of the teacher's accuracy minus the KD student's; the "
-                               "paper's value is the mean gap of its Table 2"))
-    kd_vs_plain = [mean[(n, KD_STUDENT)] - mean[(n, STUDENT)] for n in names]
-    n_up = sum(g > 0 for g in kd_vs_plain)
-    out.append(claims.Claim("kd", "Distillation improves the student over training on labels alone (lambda = 0)",
-                            "improves", f"{float(np.mean(kd_vs_plain)):+.3f} (better on {n_up} of {len(names)} sets)",
-                            claims.verdict_share(n_up, len(names)),
-                            "the paper's premise; its Table 2 has no lambda = 0 column; mean test accuracy over seeds"))
-    ratio = measured_ratios["parameter_ratio"]
-    out.append(claims.Claim("kd", "The student has about 4,000 times fewer parameters than the teacher",
-                            f"{sizes['parameter_ratio_claim']:,}x", f"{ratio:,.0f}x",
-                            "held" if ratio >= 0.5 * sizes["parameter_ratio_claim"] else
-                            "partly" if ratio >= 0.1 * sizes["parameter_ratio_claim"] else "not held",
-                            f"our teacher has {measured_ratios['teacher_parameters'] / 1e6:.1f}M parameters, the "
-                            f"paper's {sizes['teacher_parameters'] / 1e6:.0f}M: the ratio shrinks by that factor; "
-                            "held if at least half the paper's ratio, partly if a tenth"))
-    speed = measured_ratios["speedup_b1"]
-    out.append(claims.Claim("kd", "The student infers about 10 times faster than TinyBERT",
-                            f"{sizes['speedup_over_small_transformer_claim']}x", f"{_order(speed)}x",
-                            "held" if speed >= sizes["speedup_over_small_transformer_claim"] else
-                            "partly" if speed >= 2 else "not held",
-                            "wall-clock: CPU seconds per response at batch 1, one thread, against the small "
-                            "transformer (lower MiniLM layers on default); shown to one significant figure; held "
-                            "if at least 10x"))
+        samples = claim_tests.by_set(predictions, truth, KD_STUDENT, other)
+        if not samples:
+            out.append(claims.not_tested("kd", claim, f"+{sizes[gain_key]:.3f}", f"no {other} was trained (see the profile)"))
+            continue
+        parts, overall = claim_tests.beats(samples, r, seed)
+        per_baseline[other] = parts
+        each = verdicts.compare_all(list(parts.values()), overall)
+        left_out = [n for n in sets if n not in samples]
+        out.append(claims.judged("kd", claim, f"+{sizes[gain_key]:.3f}", overall, "; ".join(x for x in (
+            base, "a claim about the average: accuracy averaged over sets, one paired bootstrap resampling each "
+            "set's test responses, seeds pooled per response; held if its interval lies above zero; set by set "
+            f"(Holm over {len(parts)})", claim_tests.which_held(parts, each.held_each),
+            f"no {other} on {', '.join(left_out)} (see the profile)" if left_out else "") if x)))
+    out.append(_every_set(per_baseline, len(sets)))
+    out.append(_teacher_gap(predictions, truth, base, r, seed))
+    parts, overall = claim_tests.beats(claim_tests.by_set(predictions, truth, KD_STUDENT, STUDENT), r, seed)
+    each = verdicts.compare_all(list(parts.values()), overall)
+    out.append(claims.judged("kd", "Distillation improves the student over training on labels alone (lambda = 0)",
+                             "improves", overall, "the paper's premise (its Table 2 has no lambda = 0 column); the same "
+                             "student with and without the teacher, same seeds, accuracy averaged over sets, each set's "
+                             "test responses paired; held if the interval lies above zero; set by set (Holm over "
+                             f"{len(parts)}): " + claim_tests.which_held(parts, each.held_each)))
+    out.append(_parameter_ratio(measured_ratios, sizes))
+    out.append(_speedup(latencies, sizes, r, seed))
     return out
 
 
+def _every_set(per_baseline: dict, n_sets: int) -> claims.Claim:
+    """Table 2's asterisks: every set's comparison with each baseline, corrected together (Holm)."""
+    claim = "KD beats TinyBERT and the ANN on every data set (Table 2's asterisks)"
+    parts = {f"{name} vs {other}": v for other, by in per_baseline.items() for name, v in by.items()}
+    if not parts:
+        return claims.not_tested("kd", claim, f"{2 * n_sets} of {2 * n_sets}", "no baseline was trained")
+    v = claim_tests.every_set(parts)
+    return claims.judged("kd", claim, f"{2 * n_sets} of {2 * n_sets}", v,
+                         "the per-set paired bootstraps of the two claims above, all corrected together; the effect is "
+                         "their mean accuracy difference; " + claim_tests.which_held(parts, v.held_each),
+                         our_value=f"{sum(v.held_each)} of {len(parts)} held after correction")
+
+
+def _teacher_gap(predictions: dict, truth: dict, base: str, r: int, seed: int) -> claims.Claim:
+    """The teacher's lead over the KD student, at most the paper's mean gap (one-sided)."""
+    paper_gap = _paper_gap()
+    claim = "The KD student's accuracy is comparable to the teacher's (gap, teacher - KD, at most the paper's)"
+    v = claim_tests.gap_at_most(claim_tests.by_set(predictions, truth, TEACHER, KD_STUDENT), paper_gap, r, seed)
+    below = ("; the gap is at or below 0: the student is at least as accurate as its teacher here, which says more "
+             "about a weak teacher than a strong student" if v.effect <= 0 else "")
+    return claims.judged("kd", claim, f"{paper_gap:.3f}", v,
+                         f"{base}; accuracy averaged over sets, paired per set, seeds pooled; the paper's value is the "
+                         "mean gap of its Table 2; held if the whole interval lies at or below it, not held if the whole "
+                         "interval lies above" + below)
+
+
+def _paper_gap() -> float:
+    """The paper's teacher accuracy minus its KD student's, averaged over its Table 2's data sets."""
+    paper, _ = published.kd_table2()
+    acc = paper[paper["metric"] == "accuracy"].pivot(index="role", columns="model", values="mean")
+    return float((acc[TEACHER] - acc[KD_STUDENT]).mean())
+
+
+def _parameter_ratio(measured_ratios: dict, sizes: dict) -> claims.Claim:
+    """The teacher's parameters over the student's: follows from the two architectures."""
+    ratio, paper = measured_ratios["parameter_ratio"], sizes["parameter_ratio_claim"]
+    verdict = "held" if ratio >= 0.5 * paper else "partly" if ratio >= 0.1 * paper else "not held"
+    return claims.by_construction(
+        "kd", "The student has about 4,000 times fewer parameters than the teacher", f"{paper:,}x", f"{ratio:,.0f}x",
+        verdict, f"follows from the two architectures, not from training: our teacher has "
+        f"{measured_ratios['teacher_parameters'] / 1e6:.1f}M parameters, the paper's {sizes['teacher_parameters'] / 1e6:.0f}M, "
+        "and the ratio shrinks by that factor; held if at least half the paper's ratio, partly if a tenth",
+        effect=float(ratio), test="parameter counts of the two models (band: held >= 1/2, partly >= 1/10 of the paper's)")
+
+
+def _speedup(latencies: pd.DataFrame | None, sizes: dict, r: int, seed: int) -> claims.Claim:
+    """The student's speed-up over the small transformer, wall-clock, per response at batch 1."""
+    claim, paper = "The student infers about 10 times faster than TinyBERT", sizes["speedup_over_small_transformer_claim"]
+    if latencies is None or len(latencies) < 2:
+        return claims.not_tested("kd", claim, f"{paper}x", f"{claims.WALL_CLOCK_NOTE}: no responses were timed")
+    v = claim_tests.speedup_band(latencies["small_seconds"], latencies["student_seconds"], paper, r, seed)
+    return claims.judged(
+        "kd", claim, f"{paper}x", v, f"{claims.WALL_CLOCK_NOTE}: seconds per response at batch 1, the two models timed "
+        "in turn on the same test responses; measured, but it depends on this machine's CPU, one thread, the "
+        "tokenization in each model's call and the small transformer's size (the lower MiniLM layers on default, "
+        f"not the paper's 67M TinyBERT); held if the whole interval is at least {paper:g}x",
+        our_value=f"{_order(v.effect)}x [{_order(v.ci_low)}, {_order(v.ci_high)}]")
+
+
 def _order(x: float) -> str:
-    """``x`` to one significant figure (a wall-clock ratio varies a little from run to run)."""
+    """``x`` to two significant figures (a wall-clock ratio varies from run to run)."""
     if not np.isfinite(x) or x <= 0:
         return "n/a"
-    return f"{float(f'{x:.1g}'):g}"
+    return f"{float(f'{x:.2g}'):g}"
 
 
 def not_applicable_claims(reason: str) -> list:
     """The paper's claims marked not tested, for a source the KD sets do not apply to (``reason``)."""
-    from .. import claims
-
-    return [claims.not_tested("kd", c, v, reason) for c, v in (
-        ("The KD student is more accurate than the ANN and TinyBERT", "+0.03 / +0.02"),
-        ("The student has about 4,000 times fewer parameters than the teacher", "4,000x"),
-        ("The student infers about 10 times faster than TinyBERT", "10x"))]
+    sizes = published.kd_sizes()
+    measured = [claims.not_tested("kd", c, v, reason) for c, v in (
+        ("The KD student is more accurate than the ANN (by about 3% on average)", "+0.030"),
+        ("The KD student is more accurate than the small transformer (by about 2% on average)", "+0.020"),
+        ("KD beats TinyBERT and the ANN on every data set (Table 2's asterisks)", "8 of 8"),
+        ("The KD student's accuracy is comparable to the teacher's (gap, teacher - KD, at most the paper's)", f"{_paper_gap():.3f}"),
+        ("Distillation improves the student over training on labels alone (lambda = 0)", "improves"),
+        ("The student infers about 10 times faster than TinyBERT", f"{sizes['speedup_over_small_transformer_claim']}x"))]
+    built = claims.not_tested("kd", "The student has about 4,000 times fewer parameters than the teacher",
+                              f"{sizes['parameter_ratio_claim']:,}x", reason, basis=verdicts.BY_CONSTRUCTION)
+    return [*measured[:5], built, measured[5]]
 
 
 # ----------------------------------------------------------------------------- prose

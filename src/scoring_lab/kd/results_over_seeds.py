@@ -1,5 +1,5 @@
 """Test results of the KD chapter's models, one row per seed: every model on every set (Table 2's raw
-rows), the KD student over the lambda sweep, and with in-sample against out-of-fold teacher targets."""
+rows, from the models' test predictions, which the claims' paired tests read), the KD student over the lambda sweep, and with in-sample against out-of-fold teacher targets."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,22 +19,36 @@ def scores_of(task: Task, pred: np.ndarray) -> dict:
     return {"accuracy": accuracy(y, pred), "macro_f1": multiclass_macro_f1(y, pred, task.n_classes)}
 
 
-def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, progress: bool = True) -> pd.DataFrame:
-    """One row per set, model and seed: set, model, seed, accuracy, macro_f1, n_test."""
+def test_predictions(transformers: FineTunedTransformers, models: StudentsAndANN,
+                     progress: bool = True) -> dict[tuple[str, str, int], np.ndarray]:
+    """Every model's predicted classes on each set's test split, from the cached models:
+    {(set, model, seed): (n_test,) classes}, in Table 2's order (the claims' paired tests read them)."""
     plan = models.plan
-    rows = []
+    out = {}
     for name, task in tqdm(plan.sets.items(), desc="KD sets", unit="set", disable=not progress):
-        def add(model, seed, pred):
-            rows.append({"set": name, "model": model, "seed": seed, **scores_of(task, pred), "n_test": len(task.test)})
         for s in plan.transformer_seeds:
-            add(TEACHER, s, transformers.teacher(name, s).predict(task.test))
+            out[(name, TEACHER, s)] = transformers.teacher(name, s).predict(task.test)
             if plan.has_small_transformer(name):
-                add(SMALL, s, transformers.small_transformer(name, s).predict(task.test))
+                out[(name, SMALL, s)] = transformers.small_transformer(name, s).predict(task.test)
         for s in plan.seeds:
-            add(ANN, s, models.ann_test_proba(name, s)[0].argmax(axis=1))
-            add(STUDENT, s, models.student(name, s, 0.0).student.predict(task.test.texts))
-            add(KD_STUDENT, s, models.student(name, s, plan.kd.lam).student.predict(task.test.texts))
-    return pd.DataFrame(rows)
+            out[(name, ANN, s)] = models.ann_test_proba(name, s)[0].argmax(axis=1)
+            out[(name, STUDENT, s)] = models.student(name, s, 0.0).student.predict(task.test.texts)
+            out[(name, KD_STUDENT, s)] = models.student(name, s, plan.kd.lam).student.predict(task.test.texts)
+    return out
+
+
+def scores_of_predictions(sets: dict[str, Task], predictions: dict[tuple[str, str, int], np.ndarray]) -> pd.DataFrame:
+    """One row per set, model and seed of :func:`test_predictions`: set, model, seed, accuracy, macro_f1, n_test."""
+    return pd.DataFrame([{"set": name, "model": model, "seed": seed, **scores_of(sets[name], pred),
+                          "n_test": len(sets[name].test)} for (name, model, seed), pred in predictions.items()])
+
+
+def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, progress: bool = True,
+                 predictions: dict | None = None) -> pd.DataFrame:
+    """One row per set, model and seed: set, model, seed, accuracy, macro_f1, n_test (from ``predictions``
+    of :func:`test_predictions` where given)."""
+    predictions = test_predictions(transformers, models, progress) if predictions is None else predictions
+    return scores_of_predictions(models.plan.sets, predictions)
 
 
 def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool = True) -> pd.DataFrame:

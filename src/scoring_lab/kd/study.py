@@ -89,9 +89,15 @@ class KDStudy:
 
     # ---- the chapter's steps ----------------------------------------------------------------
     @cached_property
+    def test_predictions(self) -> dict[tuple[str, str, int], np.ndarray]:
+        """:func:`~scoring_lab.kd.results_over_seeds.test_predictions`: every model's predicted test classes,
+        {(set, model, seed): (n_test,)}."""
+        return results_over_seeds.test_predictions(self.transformers, self.models, self.progress)
+
+    @cached_property
     def seed_results(self) -> pd.DataFrame:
         """:func:`~scoring_lab.kd.results_over_seeds.seed_results`: every model's test scores per set and seed."""
-        return results_over_seeds.seed_results(self.transformers, self.models, self.progress)
+        return results_over_seeds.seed_results(self.transformers, self.models, self.progress, self.test_predictions)
 
     def sweep(self, name: str | None = None) -> pd.DataFrame:
         """:func:`~scoring_lab.kd.results_over_seeds.lambda_sweep` on set ``name`` (default the plan's)."""
@@ -114,3 +120,8 @@ class KDStudy:
         """:func:`~scoring_lab.kd.footprint.size_and_speed` of set ``name``'s models."""
         return footprint.size_and_speed(self.transformers, self.models, name, onnx_path, n_responses, threads,
                                         repeats)
+
+    def response_latencies(self, name: str, n_responses: int = 32, threads: int = 1) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.footprint.response_latencies` of set ``name``: seconds per test response of
+        the small transformer and the KD student, one response at a time."""
+        return footprint.response_latencies(self.transformers, self.models, name, n_responses, threads)
