@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import claims, published
-from . import merge_plans
+from . import judged_claims, merge_plans
 from .protocol import DESCRIPTIONS, FAMILIES, GW_PLAN, HUMAN, LLM, PAPER_METRICS, PREMERGE, RANDOM
 from .significance import implied_df
 
@@ -58,8 +58,22 @@ def table4_vs_paper(tests: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def responses(study: GWStudy) -> judged_claims.Responses:
+    """Every method's test predictions with each task's truth (cached predictions: nothing is retrained),
+    with the profile's bootstrap settings."""
+    tasks = study.tasks
+    multilabel = study.kind == "multilabel"
+    truth = {t: (tasks[t].test.labels if multilabel else tasks[t].test.scores) for t in study.names}
+    classes = {tasks[t].n_classes for t in study.names}
+    c = study.profile.claims
+    return judged_claims.Responses(truth, study.evaluation.methods(), study.kind,
+                                   classes.pop() if len(classes) == 1 else None, c.n_resamples, c.seed)
+
+
 def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage: pd.DataFrame) -> list:
-    """The GW paper's claims, each judged from this run's results (see :mod:`scoring_lab.claims`)."""
+    """The GW paper's claims, each judged on this run's test predictions (see :mod:`.judged_claims`):
+    plan against plan by paired bootstraps over test responses stratified by task, sameness by
+    equivalence tests, the storage saving and the uncapped plan's group size by construction."""
     theirs, _ = published.gw_table3()
     paper = theirs.set_index("method")
     mean = table3.set_index("method")
@@ -67,85 +81,77 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
     tuned = (f"top {train.trainable_layers} layers fine-tuned" if train.trainable_layers else "fully fine-tuned")
     base = (f"{'synthetic benchmark' if study.families() is not None else 'this source'}; {train.backbone} "
             f"scorers, {tuned}")
-    out = []
-    names = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact match",
-             "per_label_accuracy": "per-label accuracy"}
+    r = responses(study)
+    needs = "needs the paper's nine multi-label tasks"
     multilabel = study.kind == "multilabel"
+    out = []
     for other in (HUMAN, LLM):
         claim = f"GW-SMM's plan scores above the {other} plan on all four weighted metrics (Table 3)"
         if other not in mean.index or not multilabel:
-            out.append(claims.not_tested("gw", claim, "4 of 4", "needs the paper's nine multi-label tasks"))
+            out.append(claims.not_tested("gw", claim, "4 of 4", needs))
             continue
-        ahead = [c for c in PAPER_METRICS if mean.loc[GW_PLAN, c] > mean.loc[other, c]]
-        gaps = ", ".join(f"{names[c]} {mean.loc[GW_PLAN, c] - mean.loc[other, c]:+.3f}" for c in PAPER_METRICS)
-        out.append(claims.Claim("gw", claim, "4 of 4", f"{len(ahead)} of 4", claims.verdict_share(len(ahead), 4),
-                                f"{base}; test-size-weighted means; GW minus {other}: {gaps}"))
+        out.append(judged_claims.above_on_all(r, GW_PLAN, other, PAPER_METRICS, claim, base))
     t4, _ = published.gw_table4()
     units = paper_units()
     task_tests = tests[tests["unit"] == "task"].set_index(["metric", "method_a", "method_b"]) if len(tests) else None
     for metric in ("micro_f1", "per_label_accuracy"):
         row = t4[(t4["metric"] == metric) & (t4["method_a"] == GW_PLAN) & (t4["method_b"] == LLM)].iloc[0]
-        claim = f"GW-SMM beats GPT-o1 significantly on {names[metric]} (Table 4)"
+        claim = f"GW-SMM beats GPT-o1 significantly on {judged_claims.NAMES[metric]} (Table 4)"
         value = f"t = {row['t']:.2f}, p = {row['p']:.3f}"
-        key = (metric, GW_PLAN, LLM)
-        if task_tests is None or key not in task_tests.index:
-            out.append(claims.not_tested("gw", claim, value, "needs the paper's nine multi-label tasks"))
+        if LLM not in mean.index or not multilabel:
+            out.append(claims.not_tested("gw", claim, value, needs))
             continue
-        r = task_tests.loc[key]
-        ok = r["mean_difference"] > 0 and r["p"] < 0.05
-        out.append(claims.Claim("gw", claim, value, f"t = {r['t']:.2f}, p = {r['p']:.3f}",
-                                "held" if ok else "not held",
-                                f"{base}; paired t-test over the {int(r['n'])} tasks (Wilcoxon p = "
-                                f"{r['wilcoxon_p']:.3f}); the paper's t and p imply {implied_df(row['t'], row['p']) + 1} "
-                                f"paired units, neither its {units['tasks']} tasks nor its {units['task_labels']} "
-                                "task-labels"))
+        key = (metric, GW_PLAN, LLM)
+        ours = (f"; our paired t-test over the {int(task_tests.loc[key, 'n'])} tasks, as the paper's unit might be: "
+                f"t = {task_tests.loc[key, 't']:.2f}, p = {task_tests.loc[key, 'p']:.3f}"
+                if task_tests is not None and key in task_tests.index else "")
+        out.append(judged_claims.beats(
+            r, GW_PLAN, LLM, metric, claim, value,
+            f"{base}; the paper's t and p (over {implied_df(row['t'], row['p']) + 1} paired units, neither its "
+            f"{units['tasks']} tasks nor its {units['task_labels']} task-labels) are its figure; ours is the "
+            f"paired bootstrap over test responses within tasks{ours}"))
     claim = "GW-SMM and Human Knowledge do not differ significantly on any metric (Table 4)"
-    keys = [(m, GW_PLAN, HUMAN) for m in PAPER_METRICS]
-    if task_tests is None or not all(k in task_tests.index for k in keys):
-        out.append(claims.not_tested("gw", claim, "p > 0.05 on 4 of 4", "needs the paper's nine multi-label tasks"))
+    if HUMAN not in mean.index or not multilabel:
+        out.append(claims.not_tested("gw", claim, "p > 0.05 on 4 of 4", needs))
     else:
-        ps = [task_tests.loc[k, "p"] for k in keys]
-        n_ns = sum(not p < 0.05 for p in ps)
-        out.append(claims.Claim("gw", claim, "p > 0.05 on 4 of 4", f"p > 0.05 on {n_ns} of 4",
-                                "held" if n_ns == 4 else "not held",
-                                f"{base}; paired t-tests over tasks; p = " + ", ".join(f"{p:.2f}" for p in ps)))
-    claim = "Merged models stay below the pre-merge models (micro-F1 0.687 against 0.829)"
-    gap_paper = paper.loc[PREMERGE, "micro_f1"] - paper.loc[GW_PLAN, "micro_f1"]
+        out.append(judged_claims.no_difference(r, GW_PLAN, HUMAN, PAPER_METRICS, study.profile.claims.equivalence_margin,
+                                               claim, base))
     main = study.main
-    gap = mean.loc[PREMERGE, main] - mean.loc[GW_PLAN, main]
-    below = [c for c in study.metrics if mean.loc[GW_PLAN, c] < mean.loc[PREMERGE, c]]
-    out.append(claims.Claim("gw", claim, f"gap {gap_paper:.3f}", f"gap {gap:.3f} ({main})",
-                            claims.verdict_share(len(below), len(study.metrics)) if below else "not held",
-                            f"{base}; GW plan below pre-merge on {len(below)} of {len(study.metrics)} weighted "
-                            "metrics; held if on all"))
-    claim = "Merging nine models into five roughly halves the storage"
+    metrics = (main, *(m for m in study.metrics if m != main))
+    claim = "Merged models stay below the pre-merge models (micro-F1 0.687 against 0.829)"
+    below_value = f"below on {len(PAPER_METRICS)} of {len(PAPER_METRICS)}"
+    comparable = multilabel or r.n_classes is not None
+    if not comparable:
+        out.append(claims.not_tested("gw", claim, below_value, "the tasks have different numbers of classes: no "
+                                     "one metric to resample over them"))
+    else:
+        out.append(judged_claims.below_all(r, GW_PLAN, PREMERGE, metrics, claim, below_value, base))
+    gap_paper = float(paper.loc[PREMERGE, "micro_f1"] - paper.loc[GW_PLAN, "micro_f1"])
+    claim = f"The merged models' micro-F1 gap to the pre-merge models is about the paper's {gap_paper:.3f}"
+    if not multilabel:
+        out.append(claims.not_tested("gw", claim, f"gap {gap_paper:.3f}", "the paper's gap is a micro-F1 over "
+                                     "multi-label tasks"))
+    else:
+        out.append(judged_claims.gap_band(r, GW_PLAN, PREMERGE, "micro_f1", gap_paper, claim, base))
     st = storage.set_index("method")
-    saving = float(st.loc[GW_PLAN, "saving"])
-    out.append(claims.Claim("gw", claim, "about 2x", f"{saving:.2f}x ({int(st.loc[GW_PLAN, 'n_models'])} models)",
-                            "held" if saving >= 1.75 else "partly" if saving >= 1.4 else "not held",
-                            f"every model stored whole, as the paper counts (its {published.gw_storage()['model_mb']} "
-                            "MB per BERT); held from 1.75x"))
-    claim = "The GW objective merges models in pairs or trios"
+    out.append(judged_claims.storage_claim("Merging nine models into five roughly halves the storage",
+                                           float(st.loc[GW_PLAN, "saving"]), int(st.loc[GW_PLAN, "n_models"]),
+                                           len(study.names), published.gw_storage()["model_mb"]))
     free = [e for e in study.plans() if e.name == f"{GW_PLAN} (no group cap)"]
     plan = free[0].plan if free else study.plan(GW_PLAN)
-    largest = max(len(g) for g in plan)
-    out.append(claims.Claim("gw", claim, "groups of 2-3", f"largest group {largest}", "held" if largest <= 3 else
-                            "not held", f"{base}; the plan of the paper's objective without this book's cap of "
-                            f"{study.settings.max_group_size}: {merge_plans.format_plan(plan)}"))
+    out.append(judged_claims.group_size_claim("The GW objective merges models in pairs or trios", plan,
+                                              len(study.names), study.n_models, merge_plans.format_plan(plan), base))
     lw = f"{GW_PLAN}, layer-wise coefficients"
     claim = "Adaptive layer-wise merging would narrow the gap to the pre-merge models (future work)"
     if lw not in mean.index:
         out.append(claims.not_tested("gw", claim, "-", "no layer-wise coefficients in this run (see the profile)"))
-    elif not gap > 0:
-        out.append(claims.not_tested("gw", claim, "-", f"{base}; the GW plan's merged models are not below the "
-                                     "pre-merge ones here: there is no gap to narrow"))
+    elif not comparable:
+        out.append(claims.not_tested("gw", claim, "-", "the tasks have different numbers of classes"))
     else:
-        closed = (mean.loc[lw, main] - mean.loc[GW_PLAN, main]) / gap
-        out.append(claims.Claim("gw", claim, "-", f"{closed:+.0%} of the gap closed ({main})",
-                                "held" if closed > 0.1 else "partly" if closed > 0 else "not held",
-                                f"{base}; AdaMerging-style per-task, per-layer coefficients fitted on validation "
-                                "responses against TIES with settings chosen on validation; held if it closes more "
-                                "than a tenth of the gap"))
+        out.append(judged_claims.narrows_gap(
+            r, lw, GW_PLAN, PREMERGE, main, claim,
+            f"{base}; AdaMerging-style per-task, per-layer coefficients fitted on validation responses, against "
+            "TIES with settings chosen on validation"))
     return out
 
 
