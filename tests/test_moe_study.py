@@ -157,7 +157,7 @@ def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_
     assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(protocol.METRICS)
 
 
-def test_resources_variants_and_claims_come_from_the_results(smoke_study):
+def test_resources_variants_and_claims_come_from_the_results(smoke_study, tmp_path):
     study = smoke_study
     res = study.resources()
     assert list(res.columns[:5]) == ["model", "params", "disk_mb", "latency_ms_batch1", "latency_ms_batch32"]
@@ -169,10 +169,25 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study):
     assert set(v["variant"]) == {"tokens", "pooled", "out-of-fold"}      # smoke sets teacher_folds
     assert (v.loc[v["variant"] != "out-of-fold", "max_epochs"] == study.settings.variant_epochs).all()
     t3, g, f, usage = study.table3(), study.generalization(), study.forgetting(), study.expert_usage()
-    out = report.moe_claims(study.setup, t3, res, g, f, usage)
+    ev = study.evidence()
+    for t in study.old:      # the gate weights per response average to the chapter's usage table
+        np.testing.assert_allclose(ev.gates[t].mean(0), usage.loc[t].to_numpy(), atol=1e-5)
+    out = report.moe_claims(study.setup, res, ev)
     table = claims.claims_table(out)
-    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) >= 10
-    assert (table["paper"] == "moe").all()
+    table.to_csv(tmp_path / "claims.csv", index=False)
+    table = claims.read_claims(tmp_path / "claims.csv")     # the new columns; a test and n behind each verdict
+    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) == 12 and (table["paper"] == "moe").all()
+    measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
+    assert (measured["test"] != "").all() and (measured["n"] != "").all() and len(measured) == 9
+    # the effects are the tables' own differences, now with an interval over the same test responses
+    avg = t3[t3["task"] == "average"].set_index("method")["kappa"]
+    row = table.set_index("claim").loc["UniMoE (no KD) beats MTL on the average of Tasks 1-7"]
+    assert float(row["effect"]) == pytest.approx(avg["UniMoE"] - avg["MTL"], abs=1e-6)
+    assert float(row["ci_low"]) <= float(row["effect"]) <= float(row["ci_high"])
+    drop = f.set_index("metric").loc["kappa"]
+    row = table[table["claim"].str.startswith("Adaptation costs")].iloc[0]
+    assert float(row["effect"]) == pytest.approx(drop["before"] - drop["after"], abs=1e-6)
+    assert study.timing["claims (paired bootstraps)"] > 0
     text = report.summary_text(study.setup, t3, usage, evaluation.usage_specialisation(usage, study.families()), res,
                               g, f, v)
     k = t3[(t3["method"] == "MTL") & (t3["task"] == "average")]["kappa"].item()

@@ -27,6 +27,7 @@ from ..profiles import Profile
 from ..study_steps import TimedSteps
 from .adaptation import Adaptation
 from .evaluation import Evaluation
+from .evidence import Evidence, gather
 from .inputs import Inputs
 from .protocol import GUIDED, MTL, StudySetup
 from .resources import resources_table
@@ -110,6 +111,12 @@ class MoEStudy(TimedSteps):
     def forgetting(self) -> pd.DataFrame:
         """metric, before, after, mtl: UniMoE-Guided's average over the training tasks before and after adaptation."""
         return self.adaptation.forgetting()
+
+    def evidence(self) -> Evidence:
+        """What the claims are judged on: every model's test predictions and UniMoE-Guided's gate weights
+        per test response (:mod:`.evidence`)."""
+        return self._once("evidence", lambda: self._timed("claims' evidence (predictions, gate weights)",
+                                                          lambda: gather(self)))
 
     def timing_table(self) -> pd.DataFrame:
         """step, seconds: what each step of this run cost (loading, when it came from the cache)."""

@@ -1,0 +1,86 @@
+"""What the chapter's claims are judged on, per test response: every model's predictions at the paper's
+threshold and UniMoE-Guided's gate weights, read from the artifact cache (the probabilities the tables
+were computed from) or, for the gate weights, computed once from the cached model and kept in a cache
+step of their own."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..models.cache import code_version
+from ..models.per_task import split_fingerprint
+from . import multitask
+from .protocol import GUIDED, INDIVIDUAL, MTL, THRESHOLD, UNIMOE
+
+if TYPE_CHECKING:   # only for the annotation: the study is the facade over this module
+    from .study import MoEStudy
+
+GATES_KIND = "expert-gates"
+ADAPTED = " adapted"   # a model's name with this suffix: the model adapted to the held-out tasks
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """``labels[task]``: (n, L) 0/1 truth of a task's test split; ``preds[model][task]``: (n, L) 0/1
+    predictions at the paper's threshold (models: Individual, MTL, UniMoE, UniMoE-Guided on the
+    training tasks; Individual also, and ``MTL adapted``, ``UniMoE-Guided adapted`` on every task);
+    ``gates[task]``: (n, M) UniMoE-Guided's gate weights per test response of a training task (empty
+    without an MoE block)."""
+
+    labels: dict
+    preds: dict
+    gates: dict
+
+
+@torch.no_grad()
+def response_gates(model: multitask.MultiTaskModel, states, task: str, size: int = 64) -> np.ndarray:
+    """(n, M) each response's gate weights for ``task`` over a split's states (rows sum to 1; their
+    mean is :func:`~scoring_lab.moe.multitask.expert_usage`)."""
+    if model.moe is None:
+        raise ValueError("the model has no MoE block")
+    model.eval()
+    out = np.zeros((len(states), model.moe.n_experts), np.float32)
+    for idx, batch in states.batches(size):
+        batch = multitask._on(batch, multitask._device(model))
+        hidden = model.encode(batch)
+        ids = torch.full((hidden.shape[0],), model.tasks.index(task), dtype=torch.long, device=hidden.device)
+        out[idx] = model.moe.weights(hidden, batch["attention_mask"], ids).float().cpu().numpy()
+    return out
+
+
+def gate_weights(study: MoEStudy, fitted, task: str, split: str = "test") -> np.ndarray:
+    """(n, M) ``fitted``'s gate weights per response of ``task``'s ``split``, cached by model and split."""
+    s = study.setup
+    inputs = {"model": fitted.key, "task": task, "split": split_fingerprint(s.tasks[task].splits()[split]),
+              "code": code_version(response_gates)}
+
+    def produce(folder: Path):
+        np.save(folder / "gates.npy", response_gates(
+            fitted.model, study.inputs.states(task, split, s.reads_pooled(fitted.settings)), task))
+
+    return s.cache.get_or_compute(GATES_KIND, inputs, produce, lambda a: np.load(a.file("gates.npy")))[0]
+
+
+def gather(study: MoEStudy) -> Evidence:
+    """The study's test labels, predictions and gate weights (see :class:`Evidence`)."""
+    s, ev = study.setup, study.evaluation
+    old, every = s.old, s.old + s.new
+    test = {t: s.tasks[t].splits()["test"] for t in every}
+
+    def cut(p) -> np.ndarray:
+        return (np.asarray(p) >= THRESHOLD).astype(np.int8)
+
+    preds = {INDIVIDUAL: {t: cut(s.scorers[t].predict_proba(test[t])) for t in every}}
+    for m in (MTL, UNIMOE, GUIDED):
+        fitted = study.model(m)
+        preds[m] = {t: cut(ev.proba(fitted, t, "test")) for t in old}
+    for m in (MTL, GUIDED):
+        fitted = study.adapted(m)
+        preds[m + ADAPTED] = {t: cut(ev.proba(fitted, t, "test")) for t in every}
+    guided = study.model(GUIDED)
+    gates = {t: gate_weights(study, guided, t) for t in old} if guided.model.moe is not None else {}
+    return Evidence({t: test[t].labels for t in every}, preds, gates)
