@@ -82,7 +82,7 @@ def test_population_and_searches_are_seeded_and_in_bounds(smoke_study):
                                                study.settings.fitness_items).all()
 
 
-def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_them(smoke_study):
+def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_them(smoke_study, tmp_path):
     study = smoke_study
     errors, similarity = study.estimator_study()
     assert {"estimator", "subset_size", "repetition", "model", "abs_error"} <= set(errors.columns)
@@ -104,6 +104,31 @@ def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_the
                                  results, compute)
     table = claims.claims_table(found)
     assert len(table) == 9 and set(table["verdict"]) <= set(claims.VERDICTS)
+    assert list(table.columns) == claims.COLUMNS
+    measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
+    assert (measured["test"].str.len() > 0).all() and (measured["n"].str.len() > 0).all()
+    assert not measured["test"].str.contains("of .* cells below|within 0.01", regex=True).any()   # no counting
+    rows = table.set_index("claim")
+    fold = rows.loc["Estimated fitness cuts the fitness computation about 50-fold"]
+    bound = len(study.fit_pos) / len(study.fitness_subset())
+    assert bound < findings.FOLD_NEEDED   # the smoke settings cannot reach the band: decided before training
+    assert fold["verdict"] == "not tested" and fold["basis"] == "by construction" and "caps it at" in fold["note"]
+    stable = rows.loc["About 15 models suffice for a stable IRT fit (tinyBenchmarks, cited)"]
+    assert stable["verdict"] == "not tested" and "only 10 models" in stable["note"]   # the whole population is 10
+    close = rows.loc["Evolution on estimated fitness comes close to evolution on full-data fitness"]
+    assert "McNemar" in close["test"] and close["n"].endswith("responses")
+    ests = rows.loc["Every IRT estimator beats the random-subset mean"]
+    assert "(held-out model, subset) units" in ests["test"] and "held-out models x" in ests["n"]
+    path = tmp_path / "claims.csv"
+    table.to_csv(path, index=False)
+    assert len(claims.read_claims(path)) == 9
+    # the per-unit tables behind two claims reproduce the chapter's own means
+    u = study.extractor_units().groupby(["extractor", "subset_size", "estimator"], as_index=False)["abs_error"].mean()
+    m = study.extractor_study().merge(u, on=["extractor", "subset_size", "estimator"])
+    assert len(m) == len(study.extractor_study()) and np.allclose(m["mean_abs_error"], m["abs_error"])
+    p = study.population_units().groupby(["population", "estimator", "subset_size"], as_index=False)["abs_error"].mean()
+    m = study.population_size_study().merge(p, on=["population", "estimator", "subset_size"], suffixes=("", "_u"))
+    assert len(m) == len(study.population_size_study()) and np.allclose(m["abs_error"], m["abs_error_u"])
     agreement = study.fitness_agreement()
     assert agreement.set_index("run").loc[study.runs.full.label, "mean_abs_gap"] == 0
     assert (agreement["spearman"].between(-1, 1) | agreement["spearman"].isna()).all()   # NaN: a constant side

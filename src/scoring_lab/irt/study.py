@@ -30,7 +30,7 @@ from ..models.cache import ArtifactCache
 from ..models.per_task import TrainedScorer
 from ..profiles import Profile
 from ..study_steps import TimedSteps
-from . import report
+from . import report, units
 from .calibration import Calibration, IRTFits, calibrate
 from .evaluation import split_error_tables
 from .evaluation_tables import EvaluationTables
@@ -139,6 +139,20 @@ class IRTStudy(TimedSteps):
     def population_size_study(self) -> pd.DataFrame:
         return self._once("population_size", lambda: self._timed("population size (IRT refits)", lambda:
                           self.tables.population_sizes(self.held_out(), self.chosen_mixing())))
+
+    def extractor_units(self) -> pd.DataFrame:
+        """The extractor study's errors per (held-out model, subset), for its claim (:mod:`~scoring_lab.irt.units`)."""
+        return self._once("extractor_units", lambda: self._timed("extractors per unit (claims)", lambda:
+                          units.extractor_units(self.tables, self.held_out(), self.chosen_mixing())))
+
+    def population_units(self) -> pd.DataFrame:
+        """The population-size study's errors per (held-out model, subset), for its claim."""
+        return self._once("population_units", lambda: self._timed("population size per unit (claims)", lambda:
+                          units.population_units(self.tables, self.held_out(), self.chosen_mixing())))
+
+    def test_correct(self, recipe: Recipe) -> np.ndarray:
+        """(k,) ``recipe``'s 0/1 correctness on the reported items (cached per recipe)."""
+        return self.scorer.score(recipe, self.eval_pos).correct.astype(float)
 
     # ---- the searches and their results ---------------------------------------------------------
     def searches(self) -> dict[SearchRun, SearchResult]:
