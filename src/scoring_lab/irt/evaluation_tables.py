@@ -90,12 +90,18 @@ class EvaluationTables:
         """:func:`~scoring_lab.irt.evaluation.population_size_table` at the smallest subset size, the IRT refitted
         at the chosen dimension on each of ``population_sizes`` (and the whole population)."""
         def compute():
-            s, dims = self.settings, self.calibration.dims
-            members = self.space.population_members(len(self.fits.correct), s.population_sizes)
-            self.fits.prefit([(dims, models) for models in members.values()])
-            items_by_size = {size: self.fits.fit(dims, models)[0] for size, models in members.items()}
-            y_endpoints = self.correctness(self.space.endpoints(), None, "endpoints")
+            s = self.settings
+            items_by_size, y_endpoints = self.refits_by_population_size()
             return evaluation.population_size_table(items_by_size, y_endpoints, held_out, self.eval_pos,
                                                     min(s.subset_sizes), s.repetitions, self.seed, chosen)
 
         return self._cached("population-size", {"held_out": digest(held_out.astype(np.uint8))}, compute)
+
+    def refits_by_population_size(self) -> tuple[dict, np.ndarray]:
+        """({population size: the IRT's items refitted at the chosen dimension on that many models}, the
+        endpoints' correctness (3, items)), the fits from the cache."""
+        dims = self.calibration.dims
+        members = self.space.population_members(len(self.fits.correct), self.settings.population_sizes)
+        self.fits.prefit([(dims, models) for models in members.values()])
+        items_by_size = {size: self.fits.fit(dims, models)[0] for size, models in members.items()}
+        return items_by_size, self.correctness(self.space.endpoints(), None, "endpoints")

@@ -70,11 +70,8 @@ def population_units(tables: EvaluationTables, held_out: np.ndarray, chosen: dic
     """:func:`population_rows` of the study (the IRT refitted at the chosen dimension on each population
     size, as the chapter's population table; the fits come from the cache), cached."""
     def compute():
-        s, dims = tables.settings, tables.calibration.dims
-        members = tables.space.population_members(len(tables.fits.correct), s.population_sizes)
-        tables.fits.prefit([(dims, models) for models in members.values()])
-        items_by_size = {size: tables.fits.fit(dims, models)[0] for size, models in members.items()}
-        y_endpoints = tables.correctness(tables.space.endpoints(), None, "endpoints")
+        s = tables.settings
+        items_by_size, y_endpoints = tables.refits_by_population_size()
         return population_rows(items_by_size, y_endpoints, held_out, tables.eval_pos, min(s.subset_sizes),
                                s.repetitions, tables.seed, chosen)
 
