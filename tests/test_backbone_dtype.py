@@ -84,6 +84,7 @@ def test_an_unknown_dtype_is_refused_by_load_backbone():
 
 # ---- training ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_half_checkpoint_trains_in_float32_with_the_profile_settings(half_backbone, task, smoke_settings, tmp_path):
     settings = replace(smoke_settings, backbone=half_backbone)
     assert (settings.dtype, settings.mixed_precision) == ("float32", "no")
@@ -102,6 +103,7 @@ def test_a_half_checkpoint_trains_in_float32_with_the_profile_settings(half_back
     assert np.allclose(loaded.predict_proba(task.test.texts), proba, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_scorer_trained_in_bfloat16_loads_back_in_bfloat16(task, smoke_settings, tmp_path):
     r = train_scorer(task, replace(smoke_settings, dtype="bfloat16"), seed=0, progress=False)
     assert _param_dtypes(r.scorer) == {torch.bfloat16}
@@ -129,6 +131,7 @@ def test_dtype_and_mixed_precision_enter_the_cache_key(task, smoke_settings, tmp
 
 # ---- mixed precision on a CPU ----------------------------------------------------------------
 
+@pytest.mark.slow
 @on_cpu_only
 def test_fp16_mixed_precision_on_a_cpu_falls_back_to_full_precision(task, smoke_settings):
     fp16 = replace(smoke_settings, mixed_precision="fp16")
@@ -144,6 +147,7 @@ def test_fp16_mixed_precision_on_a_cpu_falls_back_to_full_precision(task, smoke_
     assert all(torch.equal(a[k], b[k]) for k in a)  # exactly what mixed_precision no trains
 
 
+@pytest.mark.slow
 @on_cpu_only
 def test_bf16_autocast_runs_on_a_cpu_and_a_later_run_can_turn_it_off(task, smoke_settings, tmp_path):
     r = train_scorer(task, replace(smoke_settings, mixed_precision="bf16"), seed=0, progress=False)
@@ -176,12 +180,12 @@ def test_every_named_profile_states_float32_and_no_mixed_precision():
 
 
 @pytest.mark.parametrize("train_yaml, match", [
-    ("  dtype: float64\n", r"train\.dtype must be one of \('float32', 'bfloat16', 'float16'\), got 'float64'"),
-    ("  dtype: fp16\n", r"train\.dtype must be one of .*, got 'fp16'"),
-    ("  mixed_precision: fp8\n", r"train\.mixed_precision must be one of \('no', 'bf16', 'fp16'\), got 'fp8'"),
-    ("  mixed_precision: yes\n", r"train\.mixed_precision must be one of .*, got True"),
-    ("  dtype: bfloat16\n  mixed_precision: bf16\n", r"train\.mixed_precision 'bf16' autocasts float32 weights"),
-    ("  dtyp: float32\n", r"unknown key\(s\) \['dtyp'\]"),
+    ("  dtype: float64\n", r"train\.dtype: Input should be 'float32', 'bfloat16' or 'float16', got 'float64'"),
+    ("  dtype: fp16\n", r"train\.dtype: Input should be .*, got 'fp16'"),
+    ("  mixed_precision: fp8\n", r"train\.mixed_precision: Input should be 'no', 'bf16' or 'fp16', got 'fp8'"),
+    ("  mixed_precision: yes\n", r"train\.mixed_precision: Input should be .*, got True"),
+    ("  dtype: bfloat16\n  mixed_precision: bf16\n", r"train: mixed_precision 'bf16' autocasts float32 weights"),
+    ("  dtyp: float32\n", r"train\.dtyp: unknown key; known: .*dtype"),
 ])
 def test_bad_dtype_or_mixed_precision_names_the_field(tmp_path, train_yaml, match):
     with pytest.raises(ProfileError, match=match):

@@ -6,22 +6,27 @@ on the profile's name.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 
 import yaml
+from pydantic import TypeAdapter, ValidationError, model_validator
 
 from .settings import (ClaimSettings, DataSettings, GWChapterSettings, IRTChapterSettings, KDSettings,  # noqa: F401
                        LoraSettings, MoEChapterSettings, MultiTaskSettings, PROFILE_NAMES, ProfileError,
-                       TrainSettings)   # the sections callers name through the package
+                       TrainSettings, checked, describe, with_changes)   # the sections callers name through the package
+
+SECTIONS = ("data", "train", "kd", "gw", "moe", "irt", "claims")
 
 
-@dataclass(frozen=True)
+@checked("")
 class Profile:
+    """A whole profile: its sections, checked as :mod:`.settings` declares them, and the notes."""
+
     name: str
-    description: str
-    data: DataSettings
+    description: str = ""
+    data: DataSettings = DataSettings()
     train: TrainSettings = TrainSettings()
     kd: KDSettings = KDSettings()
     gw: GWChapterSettings = GWChapterSettings()
@@ -30,17 +35,17 @@ class Profile:
     claims: ClaimSettings = ClaimSettings()
     notes: dict = field(default_factory=dict)  # setting -> why this profile chose it (shown in the book)
 
+    @model_validator(mode="after")
+    def _teachers_fit_the_train_settings(self):
+        """The teachers' changes are checked with the train settings they change (lora and
+        trainable_layers together, say), here rather than when a chapter first trains one."""
+        for key, changes in (("kd.teacher", self.kd.teacher), ("kd.small_transformer", self.kd.small_transformer),
+                             ("moe.teacher", self.moe.teacher)):
+            with_changes(self.train, changes, key)
+        return self
+
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _section(cls, raw: dict | None, where: str):
-    raw = raw or {}
-    known = {f.name for f in fields(cls)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**raw)
 
 
 def profile_path(name_or_path: str | Path) -> Path:
@@ -59,104 +64,41 @@ def profile_path(name_or_path: str | Path) -> Path:
 
 
 def load_profile(name_or_path: str | Path = "default", **data_overrides) -> Profile:
-    """Read a profile; ``data_overrides`` replace keys of its ``data`` section."""
+    """Read a profile; ``data_overrides`` replace keys of its ``data`` section.
+
+    Every value is checked and coerced by the sections' field types (:mod:`.settings`); a bad one
+    raises :class:`ProfileError` naming the file and the dotted key."""
     path = profile_path(name_or_path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     where = f"profile {path}"
-    unknown = set(raw) - {"name", "description", "data", "train", "kd", "gw", "moe", "irt", "claims", "notes"}
-    if unknown:
-        raise ProfileError(f"{where}: unknown section(s) {sorted(unknown)}")
-    data_raw = dict(raw.get("data") or {})
-    data_raw.update({k: v for k, v in data_overrides.items() if v is not None})
-    train_raw = dict(raw.get("train") or {})
-    if train_raw.get("lora") is not None:
-        lora = dict(train_raw["lora"])
-        if "target_modules" in lora:
-            lora["target_modules"] = tuple(lora["target_modules"])
-        train_raw["lora"] = _section(LoraSettings, lora, f"{where}, section train.lora")
-    if isinstance(train_raw.get("lr"), str):
-        train_raw["lr"] = float(train_raw["lr"])  # YAML reads 2e-5 (no dot) as a string
-    if train_raw.get("mixed_precision") is False:
-        train_raw["mixed_precision"] = "no"  # YAML reads an unquoted no as false
-    return Profile(
-        name=raw.get("name", path.stem),
-        description=raw.get("description", ""),
-        data=_section(DataSettings, data_raw, f"{where}, section data"),
-        train=_section(TrainSettings, train_raw, f"{where}, section train"),
-        kd=_kd_section(raw.get("kd"), f"{where}, section kd"),
-        gw=_gw_section(raw.get("gw"), f"{where}, section gw"),
-        moe=_moe_section(raw.get("moe"), f"{where}, section moe"),
-        irt=_irt_section(raw.get("irt"), f"{where}, section irt"),
-        claims=_section(ClaimSettings, raw.get("claims"), f"{where}, section claims"),
-        notes=dict(raw.get("notes") or {}),
-    )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{where}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: a profile is a mapping of sections ({', '.join(SECTIONS)}), "
+                           f"got {type(raw).__name__}")
+    raw = {k: {} if k in SECTIONS and v is None else v for k, v in raw.items()}   # an empty section: defaults
+    raw.setdefault("name", path.stem)
+    overrides = {k: v for k, v in data_overrides.items() if v is not None}
+    if overrides and isinstance(raw.get("data", {}), dict):
+        raw["data"] = {**raw.get("data", {}), **overrides}
+    try:
+        return _PROFILE.validate_python(raw)
+    except ValidationError as e:
+        raise ProfileError(describe(e, root=Profile, where=where)) from None
 
 
-def _kd_section(raw: dict | None, where: str) -> KDSettings:
-    raw = dict(raw or {})
-    if "lambdas" in raw:
-        raw["lambdas"] = tuple(float(x) for x in raw["lambdas"])
-    for key in ("lr", "lam"):
-        if isinstance(raw.get(key), str):
-            raw[key] = float(raw[key])
-    for part in ("teacher", "small_transformer"):
-        changes = dict(raw.get(part) or {})
-        if isinstance(changes.get("lr"), str):
-            changes["lr"] = float(changes["lr"])  # YAML reads 1e-4 (no dot) as a string
-        raw[part] = changes
-    return _section(KDSettings, raw, where)
-
-
-def _gw_section(raw: dict | None, where: str) -> GWChapterSettings:
-    raw = dict(raw or {})
-    for key in ("feature_splits", "subsample_sizes", "ties_density", "ties_scaling", "arithmetic_scaling"):
-        if key in raw:
-            raw[key] = tuple(raw[key])
-    for key in ("epsilon", "tol", "layerwise_lr"):
-        if isinstance(raw.get(key), str):
-            raw[key] = float(raw[key])   # YAML reads 5e-3 (no dot) as a string
-    return _section(GWChapterSettings, raw, where)
-
-
-def _floats(raw: dict, keys) -> None:
-    for key in keys:
-        if isinstance(raw.get(key), str):
-            raw[key] = float(raw[key])   # YAML reads 5e-3 (no dot) as a string
-
-
-def _moe_section(raw: dict | None, where: str) -> MoEChapterSettings:
-    raw = dict(raw or {})
-    model = dict(raw.get("model") or {})
-    _floats(model, ("lr", "weight_decay", "lambda_lb", "lambda_kd", "tau", "dropout", "warmup_ratio", "grad_clip"))
-    raw["model"] = _section(MultiTaskSettings, model, f"{where}.model")
-    for key in ("held_out", "n_experts", "lambda_lb", "lambda_kd"):
-        if key in raw:
-            raw[key] = tuple(float(x) if key.startswith("lambda") else x for x in raw[key])
-    teacher = dict(raw.get("teacher") or {})
-    _floats(teacher, ("lr",))
-    if teacher.get("lora") is not None:
-        teacher["lora"] = _section(LoraSettings, dict(teacher["lora"]), f"{where}.teacher.lora")
-    raw["teacher"] = teacher
-    return _section(MoEChapterSettings, raw, where)
-
-
-def _irt_section(raw: dict | None, where: str) -> IRTChapterSettings:
-    raw = dict(raw or {})
-    for key in ("group", "population_sizes", "dims", "subset_sizes", "mixing", "extractor_sizes"):
-        if key in raw:
-            raw[key] = tuple(float(x) if key == "mixing" else x for x in raw[key])
-    _floats(raw, ("irt_lr", "paper_mixing", "baseline_density"))
-    return _section(IRTChapterSettings, raw, where)
+_PROFILE = TypeAdapter(Profile)
 
 
 def teacher_settings(profile: Profile) -> TrainSettings:
     """The KD teachers' train settings: the profile's, with ``kd.teacher``'s changes."""
-    return replace(profile.train, **profile.kd.teacher)
+    return with_changes(profile.train, profile.kd.teacher, "kd.teacher")
 
 
 def small_transformer_settings(profile: Profile) -> TrainSettings:
     """The TinyBERT-role baseline's train settings: the profile's, with ``kd.small_transformer``'s changes."""
-    return replace(profile.train, **profile.kd.small_transformer)
+    return with_changes(profile.train, profile.kd.small_transformer, "kd.small_transformer")
 
 
 def settings_table(profile: Profile, reference: Profile | None = None, section: str = "train"):
