@@ -275,12 +275,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Modules that ``pip install scoring-lab`` leaves out, by the extra that installs them: the commands that
+#: execute or render chapters (run, book, reproduce-check) import them when they start.
+EXTRA_MODULES = {"book": ("papermill", "jupytext", "nbformat", "myst_nb", "IPython", "ipykernel", "matplotlib",
+                          "seaborn", "sphinx", "jupyter_book"),
+                 "irt": ("py_irt", "pymoo", "pyro")}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The extra that installs the module ``error`` could not import, or None when no extra does."""
+    top = (error.name or "").split(".")[0]
+    return next((extra for extra, modules in EXTRA_MODULES.items() if top in modules), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (DataError, ProfileError, FileNotFoundError, ValueError) as e:
         print(f"scoring-lab: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        extra = missing_extra(e)
+        if extra is None:
+            raise
+        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(f"scoring-lab: error: `scoring-lab {command}` needs {e.name.split('.')[0]}, which the "
+              f"[{extra}] extra installs: pip install 'scoring-lab[{extra}]' (or `make install` in a clone)",
+              file=sys.stderr)
         return 2
 
 
