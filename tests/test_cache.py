@@ -2,9 +2,10 @@
 import json
 import warnings
 
+import numpy as np
 import pytest
 
-from scoring_lab.models.cache import ArtifactCache, CorruptArtifactWarning, stable_hash
+from scoring_lab.models.cache import ArtifactCache, CorruptArtifactWarning, array_digest, stable_hash
 from scoring_lab.cli import main
 
 
@@ -22,6 +23,22 @@ def test_key_is_content_addressed():
     assert ArtifactCache.key({"a": 1, "b": [1, 2]}) == ArtifactCache.key({"b": [1, 2], "a": 1})
     assert ArtifactCache.key({"a": 1}) != ArtifactCache.key({"a": 2})
     assert len(ArtifactCache.key({})) == 32 and stable_hash((1, 2)) == stable_hash([1, 2])
+
+
+def test_array_digest_names_content_shape_and_dtype():
+    a = np.arange(12, dtype=np.int64)
+    assert array_digest(a) == array_digest(a.copy()) == array_digest(np.arange(12, dtype=np.int64))
+    assert len(array_digest(a)) == 32
+    same_bytes = {array_digest(a), array_digest(a.reshape(3, 4)), array_digest(a.reshape(4, 3)),
+                  array_digest(a.view(np.float64)), array_digest(a.view(np.uint8).reshape(-1))}
+    assert len(same_bytes) == 5                                  # the bytes are shared; shape or dtype differs
+    assert array_digest(a.reshape(3, 4).T) == array_digest(np.ascontiguousarray(a.reshape(3, 4).T))
+    assert array_digest(a.reshape(3, 4).T) != array_digest(a.reshape(4, 3))   # C order of the values, not memory
+    assert array_digest(a, a) != array_digest(a) and array_digest(a[:6], a[6:]) != array_digest(a)
+    assert array_digest(a.view(">i8")) != array_digest(a)        # same bytes, other byte order
+    assert array_digest(np.array(["x", "y"])) != array_digest(np.array(["y", "x"]))
+    with pytest.raises(TypeError, match="array 1 has dtype object"):
+        array_digest(a, np.array(["x", None], dtype=object))
 
 
 def test_hit_after_miss_and_a_new_key_when_inputs_change(tmp_path):

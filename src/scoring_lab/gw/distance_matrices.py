@@ -2,14 +2,13 @@
 profile's solver settings, each cached by the clouds' content, and the seconds each solve took."""
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
-from ..models.cache import code_version
+from ..models.cache import array_digest, code_version
 from ..study_steps import TimedSteps
 from . import gromov
 from .features import FeatureClouds
@@ -19,12 +18,8 @@ DISTANCE_KIND = "gw-distances"
 
 
 def _features_digest(arrays: dict[str, np.ndarray]) -> str:
-    """A hash of {name: (n, H) features}, names and float32 values in order."""
-    h = hashlib.sha256()
-    for name, a in arrays.items():
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
-    return h.hexdigest()[:32]
+    """A hash of {name: (n, H) features}: the names, then each cloud as float32 with its shape, in order."""
+    return array_digest(np.array(list(arrays), dtype=str), *(np.asarray(a, dtype=np.float32) for a in arrays.values()))
 
 
 class GWDistances(TimedSteps):

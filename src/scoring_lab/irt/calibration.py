@@ -6,28 +6,19 @@ Shapes: m models, I items (the pool), k fitness items, d IRT dimensions, n endpo
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ..models.cache import ArtifactCache, code_version
+from ..models.cache import ArtifactCache, array_digest, code_version
 from ..profiles.settings import IRTChapterSettings
 from . import estimators
 from .estimators import ItemParameters
 from .search_space import SearchSpace
 
 FIT_KIND = "irt-fit"
-
-
-def digest(*arrays) -> str:
-    """A short hash of the arrays' bytes (what the cache keys name an array by)."""
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:32]
 
 
 def fitted_abilities(y: np.ndarray, items: ItemParameters) -> np.ndarray:
@@ -55,7 +46,7 @@ class IRTFits:
     def _inputs(self, dims: int, models) -> tuple[np.ndarray, dict]:
         y = self.correct if models is None else self.correct[np.asarray(models, dtype=int)]
         s = self.settings
-        return y.astype(int), {"correct": digest(y.astype(np.uint8)), "shape": list(y.shape), "dims": int(dims),
+        return y.astype(int), {"correct": array_digest(y.astype(np.uint8)), "shape": list(y.shape), "dims": int(dims),
                                "epochs": s.irt_epochs, "lr": s.irt_lr, "seed": self.seed,
                                "code": code_version(estimators.fit_items)}
 

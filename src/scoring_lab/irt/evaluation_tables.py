@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..models.cache import ArtifactCache, code_version
+from ..models.cache import ArtifactCache, array_digest, code_version
 from ..profiles.settings import IRTChapterSettings
 from . import estimators, evaluation
-from .calibration import Calibration, IRTFits, calibrate, digest
+from .calibration import Calibration, IRTFits, calibrate
 from .items import ItemScorer, Recipe
 from .search_space import SearchSpace
 
@@ -40,8 +40,8 @@ class EvaluationTables:
             compute().to_csv(folder / "table.csv", index=False)
 
         items = self.calibration.items
-        full = {"table": name, "fit": digest(items.alpha, items.beta), "settings": asdict(self.settings),
-                "population": digest(self.fits.correct.astype(np.uint8)), "seed": self.seed,
+        full = {"table": name, "fit": array_digest(items.alpha, items.beta), "settings": asdict(self.settings),
+                "population": array_digest(self.fits.correct.astype(np.uint8)), "seed": self.seed,
                 "code": code_version(estimators, evaluation, EvaluationTables, calibrate, IRTFits, SearchSpace,
                                      ItemScorer), **inputs}
         value, _ = self.cache.get_or_compute(TABLE_KIND, full, produce, lambda art: pd.read_csv(art.file("table.csv")))
@@ -70,7 +70,7 @@ class EvaluationTables:
                                            self.calibration.endpoint_abilities, s.subset_sizes, s.repetitions,
                                            self.seed, chosen, s.paper_mixing)
 
-        return self._cached("estimators", {"held_out": digest(held_out.astype(np.uint8))}, compute)
+        return self._cached("estimators", {"held_out": array_digest(held_out.astype(np.uint8))}, compute)
 
     def extractors(self, held_out: np.ndarray, chosen: dict[str, float]) -> pd.DataFrame:
         """:func:`~scoring_lab.irt.evaluation.extractor_table` of ``held_out`` (e, k): random items, IRT clustering
@@ -84,7 +84,7 @@ class EvaluationTables:
             return evaluation.extractor_table(held_out, items, self.calibration.endpoint_abilities, features,
                                               s.extractor_sizes, s.repetitions, self.seed, chosen, s.paper_mixing)
 
-        return self._cached("extractors", {"held_out": digest(held_out.astype(np.uint8))}, compute)
+        return self._cached("extractors", {"held_out": array_digest(held_out.astype(np.uint8))}, compute)
 
     def population_sizes(self, held_out: np.ndarray, chosen: dict[str, float]) -> pd.DataFrame:
         """:func:`~scoring_lab.irt.evaluation.population_size_table` at the smallest subset size, the IRT refitted
@@ -95,7 +95,7 @@ class EvaluationTables:
             return evaluation.population_size_table(items_by_size, y_endpoints, held_out, self.eval_pos,
                                                     min(s.subset_sizes), s.repetitions, self.seed, chosen)
 
-        return self._cached("population-size", {"held_out": digest(held_out.astype(np.uint8))}, compute)
+        return self._cached("population-size", {"held_out": array_digest(held_out.astype(np.uint8))}, compute)
 
     def refits_by_population_size(self) -> tuple[dict, np.ndarray]:
         """({population size: the IRT's items refitted at the chosen dimension on that many models}, the

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..merging import task_vectors as merging
-from ..models.cache import code_version
+from ..models.cache import array_digest, code_version
 from ..data.task import Task
 from ..models.frozen_states import first_trainable_layer
 from ..merging.evaluation import OWN, Merge, MergeEvaluator, decide, head_probabilities
@@ -153,7 +153,7 @@ class ItemScorer:
         correct = np.zeros(len(positions), dtype=np.uint8)
         # the FLOPs depend on the items and the architecture, not the weights: counted the first time a set
         # of items is scored (the counter slows a forward by about a fifth), reused after
-        items_key = hashlib.sha256(positions.tobytes()).hexdigest()
+        items_key = array_digest(positions)
         counting = items_key not in self._flops
         counter = FlopCounterMode(display=False) if counting else contextlib.nullcontext()
         with counter:

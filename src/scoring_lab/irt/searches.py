@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..models.cache import ArtifactCache, code_version
+from ..models.cache import ArtifactCache, array_digest, code_version
 from ..profiles.settings import IRTChapterSettings
 from . import estimators, evolve
-from .calibration import Calibration, digest
+from .calibration import Calibration
 from .estimators import ItemParameters
 from .evolve import Evolution
 from .items import ItemScorer, Recipe, Scored
@@ -209,11 +209,11 @@ class Searches:
                     pd.read_csv(art.file("log.csv")))
 
         items = self.calibration.items
-        inputs = {"fit": digest(items.alpha, items.beta), "settings": asdict(self.settings), "seed": self.seed,
+        inputs = {"fit": array_digest(items.alpha, items.beta), "settings": asdict(self.settings), "seed": self.seed,
                   "code": code_version(estimators, evolve, Searches, FullFitness, EstimatedFitness, PerTaskFitness,
                                        SubsetEstimator, SearchSpace, ItemScorer),
                   "run": run.label, "subset": self.subset.tolist(),
-                  "endpoints": digest(self.calibration.endpoint_fitness_abilities), "mixing": self.mixing,
+                  "endpoints": array_digest(self.calibration.endpoint_fitness_abilities), "mixing": self.mixing,
                   "recipes": [self.scorer.evaluator.scorers[t].key for t in self.space.group]}
         (ev, frame), _ = self.cache.get_or_compute(SEARCH_KIND, inputs, produce, load)
         best = ev.best_x if run.algorithm == GA else ev.best_x[int(np.argmax(ev.best_fitness @ fitness.share))]

@@ -16,9 +16,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from ..models.cache import code_version
+from ..models.cache import array_digest, code_version
 from . import estimators, evaluation
-from .calibration import digest, fitted_abilities
+from .calibration import fitted_abilities
 from .evaluation_tables import EvaluationTables
 from .items import Recipe
 
@@ -42,7 +42,7 @@ def extractor_units(tables: EvaluationTables, held_out: np.ndarray, chosen: dict
         t = t[t["estimator"].isin([estimators.RANDOM, estimators.MP_IRT, estimators.GMP_IRT])]
         return t[["extractor", "subset_size", "repetition", "model", "estimator", "abs_error"]]
 
-    return tables._cached("extractor-units", {"held_out": digest(held_out.astype(np.uint8)), "chosen": chosen,
+    return tables._cached("extractor-units", {"held_out": array_digest(held_out.astype(np.uint8)), "chosen": chosen,
                                               "units_code": code_version(extractor_units)}, compute)
 
 
@@ -75,6 +75,6 @@ def population_units(tables: EvaluationTables, held_out: np.ndarray, chosen: dic
         return population_rows(items_by_size, y_endpoints, held_out, tables.eval_pos, min(s.subset_sizes),
                                s.repetitions, tables.seed, chosen)
 
-    return tables._cached("population-units", {"held_out": digest(held_out.astype(np.uint8)), "chosen": chosen,
+    return tables._cached("population-units", {"held_out": array_digest(held_out.astype(np.uint8)), "chosen": chosen,
                                                "units_code": code_version(population_units, population_rows)},
                           compute)

@@ -19,7 +19,7 @@ from . import student as student_module
 from . import vocab as vocab_module
 from .fine_tuned import FineTunedTransformers
 from .plan import KDPlan
-from ..models.cache import ArtifactCache, code_version, stable_hash
+from ..models.cache import ArtifactCache, array_digest, code_version
 from ..models.per_task import task_fingerprint
 from ..study_steps import TimedSteps
 
@@ -64,7 +64,7 @@ class StudentsAndANN(TimedSteps):
         task = self.sets[name]
         teacher = None if request.lam == 0 else {"how": request.targets, "proba": self._once(
             ("digest", name, request.targets),
-            lambda: _digest(self.transformers.teacher_targets(name, request.targets).to_frame()))}
+            lambda: _targets_digest(self.transformers.teacher_targets(name, request.targets)))}
         return {"task": task.name, "data": task_fingerprint(task), "kd": student_settings(self.kd),
                 "seed": int(request.seed), "lam": float(request.lam), "teacher": teacher,
                 "code": code_version(kd_module, student_module, student_batch, vocab_module)}
@@ -142,5 +142,7 @@ def _save_student(run: kd_module.StudentRun, folder: Path) -> None:
     (folder / "info.json").write_text(json.dumps(run.info, indent=1))
 
 
-def _digest(frame: pd.DataFrame) -> str:
-    return stable_hash(frame.round(6).to_dict("list"))
+def _targets_digest(targets: kd_module.TeacherProbabilities) -> str:
+    """The teacher targets by content: the ids and the probabilities rounded to 6 decimals (so a last-bit
+    difference in the teacher's forward pass keeps the students)."""
+    return array_digest(targets.ids, targets.proba.round(6))

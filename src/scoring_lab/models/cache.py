@@ -35,6 +35,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from ..paths import project_root
 
 CACHE_ENV = "SCORING_LAB_CACHE"
@@ -84,6 +86,21 @@ def _sha256_file(path: Path) -> str:
 def stable_hash(obj: Any) -> str:
     """SHA-256 of ``obj`` as canonical JSON (sorted keys; tuples as lists)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
+
+
+def array_digest(*arrays) -> str:
+    """A short hash of arrays by content: each one's dtype (with byte order), shape and C-ordered bytes,
+    so the same bytes in another shape or dtype hash differently. What a cache key names an array by.
+    Object arrays have no stable bytes and are refused."""
+    h = hashlib.sha256()
+    for i, a in enumerate(arrays):
+        a = np.ascontiguousarray(a)
+        if a.dtype.hasobject:
+            raise TypeError(f"array_digest: array {i} has dtype object, whose bytes are pointers; "
+                            "convert it (e.g. to str or a number dtype) first")
+        h.update(f"{a.dtype.descr}{a.shape};".encode())   # descr: '<f8', or a structured dtype's fields
+        h.update(a.tobytes())
+    return h.hexdigest()[:32]
 
 
 # Modules whose code stores, locates or configures rather than computes: a code version does not
