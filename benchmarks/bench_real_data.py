@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/bench_real_data.py [PATH] [--profile default] [--set KEY=VALUE ...]
 
-PATH: a folder in the PASTA layout; by default the SemEval-2013 SciEntsBank copy beside
-the project (``../shared/data/semeval2013-scientsbank``: 12 FOSS modules, binary
-correctness, official train and unseen-answers test split). Without it the benchmark
-says so and exits 0.
+PATH: your copy of SemEval-2013 SciEntsBank in the PASTA layout (12 FOSS modules, binary
+correctness, official train and unseen-answers test split); by default
+``data/semeval2013-scientsbank`` inside the project. Without it the benchmark says so and
+exits 0.
 
 Prints, pooled over every module's test split (as the data's README measures its
 reference points): accuracy and macro-F1 over the two classes of
@@ -44,7 +44,7 @@ from scoring_lab.models.per_task import get_scorers
 from scoring_lab.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PATH = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank"
+DEFAULT_PATH = ROOT / "data" / "semeval2013-scientsbank"   # inside the project; put your copy there, or pass PATH
 #: the data README's reference points: pooled test (accuracy, macro-F1)
 REFERENCE = {"TF-IDF + LR (data README)": (0.739, 0.729), "frozen MiniLM + LR (data README)": (0.765, 0.757)}
 

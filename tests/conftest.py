@@ -3,6 +3,11 @@
 ``executed``: every chapter executed once on the smoke profile (session-wide).
 ``built_book``: those chapters rendered by Jupyter Book 1.x in a temporary copy of the
 book, strictly (``-W -n --keep-going``: warnings are errors, nitpicky references).
+
+The ``slow`` marker: tests that execute chapters, build the book, load it in the browser or train
+for more than a few seconds. ``pytest -m "not slow"`` runs the unit tests alone (about a minute);
+a bare ``pytest`` (``make test``) runs everything. A test that uses ``executed`` or ``built_book``
+(directly or through another fixture) is marked slow here, so a new chapter test needs no marker.
 """
 from __future__ import annotations
 
@@ -17,6 +22,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SLOW_FIXTURES = ("executed", "built_book", "shape_run")   # shape_run: every chapter on a real-data shape
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: executes chapters, builds the book, runs the browser or trains "
+                                       "for more than a few seconds; deselect with -m \"not slow\"")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(name in SLOW_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True, scope="session")

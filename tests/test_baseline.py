@@ -49,6 +49,7 @@ def test_multiclass_class_absent_from_training_gets_zero_probability():
     assert proba.shape == (2, 3) and (proba[:, 1] == 0).all() and proba.argmax(axis=1).tolist() == [0, 2]
 
 
+@pytest.mark.slow
 def test_benchmark_baselines_score_through_the_same_tables():
     tasks = load_tasks("synthetic", seed=0, scale=0.2, tasks=["natural_sugar", "dry_ice_model"])
     baselines = fit_tfidf_baselines(tasks)

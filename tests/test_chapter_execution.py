@@ -67,6 +67,7 @@ def results(tmp_path, monkeypatch):
     return tmp_path / "results"
 
 
+@pytest.mark.slow
 def test_progress_timing_cache_counts_and_badge(tmp_path, results, monkeypatch):
     monkeypatch.setattr(chapters, "HEARTBEAT_SECONDS", 0.5)
     src = _chapter(tmp_path / "notebooks", "07_tiny", TINY)
@@ -98,6 +99,7 @@ def test_progress_timing_cache_counts_and_badge(tmp_path, results, monkeypatch):
     assert (timing["cache_hits"].iloc[0], timing["cache_misses"].iloc[0]) == (2, 0)
 
 
+@pytest.mark.slow
 def test_generated_pages_take_no_badge(tmp_path, results):
     src = _chapter(tmp_path / "notebooks", "95_page", "# A page\n", extra="scoring_lab:\n  colab: false\n")
     out = chapters.execute_chapter(src, tmp_path / "out", profile="smoke", progress=False)
@@ -105,6 +107,7 @@ def test_generated_pages_take_no_badge(tmp_path, results):
     assert markdown == ["# A page"]
 
 
+@pytest.mark.slow
 def test_a_failing_chapter_is_timed_as_failed_and_raises(tmp_path, results):
     import papermill
 
@@ -144,6 +147,7 @@ def test_parameter_values_read_as_papermill_reads_them(text, value):
     assert parameter_value(text) == value and type(parameter_value(text)) is type(value)
 
 
+@pytest.mark.slow
 def test_cli_run_executes_one_chapter_with_parameters(tmp_path, results, capsys):
     body = TINY.replace("seed = 0", "seed = 0\nlabel = 'x'").replace("import time\ntime.sleep(1.2)",
                                                                       "print('label is', label, seed)")
@@ -157,6 +161,7 @@ def test_cli_run_executes_one_chapter_with_parameters(tmp_path, results, capsys)
     assert "unknown chapter(s) ['nope']" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_names_a_failing_chapter_and_exits_1(tmp_path, results, capsys):
     _chapter(tmp_path / "notebooks", "08_broken", "# Broken\n\n```{code-cell} ipython3\n1 / 0\n```\n")
     argv = ["run", "all", "--profile", "smoke", "--notebooks", str(tmp_path / "notebooks"),

@@ -13,7 +13,7 @@ def _cloud(n=60, d=5, seed=0):
     return np.random.default_rng(seed).normal(size=(n, d)) * np.array([3, 2, 1, 0.5, 0.2])[:d]
 
 
-@pytest.mark.parametrize("method", [gromov.EXACT, gromov.ENTROPIC])
+@pytest.mark.parametrize("method", [gromov.EXACT, pytest.param(gromov.ENTROPIC, marks=pytest.mark.slow)])
 def test_a_cloud_is_at_zero_from_itself_and_from_an_isometric_copy(method):
     x = _cloud()
     rotated = x @ special_ortho_group.rvs(5, random_state=1) + 7.0                    # rotated, moved
@@ -136,6 +136,7 @@ def test_a_plan_from_groups_keeps_the_rest_alone_and_refuses_bad_groups():
         merge_plans.plan_from_groups(list("abc"), [["a", "b"], ["b", "c"]])
 
 
+@pytest.mark.slow
 def test_pairs_solved_in_two_processes_give_the_same_matrix():
     feats = {f"t{i}": _cloud(30, seed=i) ** (1 + i % 2) for i in range(3)}
     s = gromov.GWSettings(method=gromov.EXACT)

@@ -62,6 +62,7 @@ def test_layer_prefixes_name_encoder_blocks():
                                                 "encoder.embeddings."]
 
 
+@pytest.mark.slow
 def test_layer_wise_coefficients_lower_the_validation_loss(tmp_path):
     names = ["gas_filled_balloons", "natural_sugar"]
     tasks = generate_benchmark(seed=0, scale=0.06, tasks=names)

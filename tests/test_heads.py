@@ -49,6 +49,7 @@ def test_cumulative_head_gives_class_probabilities(holistic):
         Scorer(load_backbone(TINY_RANDOM), ScorerSpec(TINY_RANDOM, "multilabel", 3, head="cumulative"))
 
 
+@pytest.mark.slow
 def test_cumulative_head_trains_from_the_profile(holistic):
     r = train_scorer(holistic, replace(TINY, multiclass_head="cumulative"), progress=False)
     assert r.scorer.spec.head == "cumulative" and r.scorer.head.out_features == holistic.n_classes - 1

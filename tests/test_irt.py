@@ -99,6 +99,7 @@ def test_extractors_give_distinct_items_and_weights_that_sum_to_one():
         irt.random_subset(10, 0, seed=0)
 
 
+@pytest.mark.slow
 def test_py_irt_fits_a_population_whose_accuracies_it_reproduces():
     items, gamma, y, _ = _population(m=15, n_items=120, seed=5)
     fitted, abilities = irt.fit_items(y, dims=2, epochs=400, seed=0)

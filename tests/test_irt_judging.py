@@ -67,6 +67,7 @@ def _cells(diffs: dict, n=40, sd=0.01, seed=0) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_equivalence_over_cells_reaches_every_verdict():
     held = judging.equivalent_units(_cells({1: 0.0, 2: 0.002}), 0.02)
     assert held.verdict == verdicts.HELD and held.held_each == (True, True) and -0.02 < held.ci_low < held.ci_high < 0.02

@@ -32,6 +32,7 @@ def test_the_group_falls_back_to_a_sources_first_tasks():
         resolve_group({"a": None}, ("x", "y"))
 
 
+@pytest.mark.slow
 def test_an_item_is_correct_when_the_whole_label_set_matches(smoke_study):
     study = smoke_study
     task = study.group[0]
@@ -43,6 +44,7 @@ def test_an_item_is_correct_when_the_whole_label_set_matches(smoke_study):
     assert y.mean() == pytest.approx(exact_match(truth, pred))
 
 
+@pytest.mark.slow
 def test_scoring_a_subset_gives_the_same_answers_for_fewer_flops(smoke_study):
     study = smoke_study
     recipe = study.space.recipe([0.3, 0.6, 0.9, 0.5])
@@ -68,6 +70,7 @@ def test_pool_positions_split_by_task_and_split():
         ItemPool.build({"a": T(2)}, ("a", "c"))
 
 
+@pytest.mark.slow
 def test_population_and_searches_are_seeded_and_in_bounds(smoke_study):
     study = smoke_study
     recipes = study.population_recipes()
@@ -82,6 +85,7 @@ def test_population_and_searches_are_seeded_and_in_bounds(smoke_study):
                                                study.settings.fitness_items).all()
 
 
+@pytest.mark.slow
 def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_them(smoke_study, tmp_path):
     study = smoke_study
     errors, similarity = study.estimator_study()
@@ -135,6 +139,7 @@ def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_the
     assert "Spearman" in findings.summary_text(study, errors, results, compute, agreement)
 
 
+@pytest.mark.slow
 def test_a_warm_study_gives_the_same_numbers(smoke_study):
     study = smoke_study
     again = IRTStudy(study.tasks, study.evaluator.scorers, study.profile, study.cache, seed=0, progress=False)
@@ -143,6 +148,7 @@ def test_a_warm_study_gives_the_same_numbers(smoke_study):
     pd.testing.assert_frame_equal(study.estimator_study()[0], again.estimator_study()[0])
 
 
+@pytest.mark.slow
 def test_fits_in_worker_processes_equal_fits_here(smoke_study):
     from dataclasses import replace
 

@@ -61,6 +61,7 @@ def test_frozen_states_are_the_backbones_and_select_keeps_each_responses_rows(ta
     assert sorted(seen) == list(range(len(states)))
 
 
+@pytest.mark.slow
 def test_a_tasks_own_scorer_over_frozen_states_gives_its_own_predictions(setup, tasks):
     settings, _, scorers, ev = setup
     for name in NAMES:
@@ -72,6 +73,7 @@ def test_a_tasks_own_scorer_over_frozen_states_gives_its_own_predictions(setup, 
     np.testing.assert_allclose(f, scorers[NAMES[0]].features(tasks[NAMES[0]].test), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_cls_only_last_layer_equals_the_full_layer(setup, tasks):
     settings, _, _, ev = setup
     if settings.trainable_layers is None:
@@ -86,6 +88,7 @@ def test_the_cls_only_last_layer_equals_the_full_layer(setup, tasks):
     np.testing.assert_allclose(fast, full, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_merge_changes_the_predictions_is_cached_and_a_later_load_resets_what_it_set(setup, tasks, monkeypatch):
     settings, cache, _, ev = setup
     group = tuple(NAMES[:2])
@@ -107,6 +110,7 @@ def test_a_merge_changes_the_predictions_is_cached_and_a_later_load_resets_what_
         upper.load({"encoder.no.such.weight": torch.zeros(1)})
 
 
+@pytest.mark.slow
 def test_own_runs_one_task_and_unknown_methods_are_refused(setup):
     _, _, _, ev = setup
     with pytest.raises(ValueError, match="one task's scorer"):

@@ -106,6 +106,7 @@ def test_the_held_out_tasks_are_the_profiles_or_another_sources_last_and_never_h
         MoEStudy(one, {}, run.profile, run.cache)
 
 
+@pytest.mark.slow
 def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_study):
     study = smoke_study
     assert study.new == ["carlos_javier_atomic_model", "dry_ice_model"] and len(study.old) == 7
@@ -124,6 +125,7 @@ def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_stud
     np.testing.assert_allclose(usage.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_kd_targets_are_the_teachers_logits_joined_by_response_id(smoke_study):
     study = smoke_study
     task = study.old[0]
@@ -137,6 +139,7 @@ def test_kd_targets_are_the_teachers_logits_joined_by_response_id(smoke_study):
     assert sub.ids.tolist() == study.tasks[task].train.ids[rows].tolist()
 
 
+@pytest.mark.slow
 def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_identical(smoke_study):
     study = smoke_study
     for method in ("MTL", "UniMoE-Guided"):
@@ -157,6 +160,7 @@ def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_
     assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(protocol.METRICS)
 
 
+@pytest.mark.slow
 def test_resources_variants_and_claims_come_from_the_results(smoke_study, tmp_path):
     study = smoke_study
     res = study.resources()
@@ -213,6 +217,7 @@ def test_the_profiles_moe_sections_load_and_reject_bad_values():
         MoEChapterSettings(teacher={"learning_rate": 1})
 
 
+@pytest.mark.slow
 def test_the_paper_profiles_path_fine_tunes_the_whole_encoder_with_token_wise_experts(tmp_path):
     """What `paper` runs (on a GPU), on the tiny backbone: no frozen states, experts on every token,
     the encoder's own weights trained and saved with the model."""

@@ -40,6 +40,8 @@ def test_paired_ipynb_matches_its_markdown_source(src):
     assert have == want, f"{paired.name} is out of date: run `make notebooks`"
     raw = json.loads(paired.read_text())
     assert all(not c.get("outputs") for c in raw["cells"] if c["cell_type"] == "code"), "commit it unexecuted"
+    assert [c["id"] for c in raw["cells"]] == [f"{src.stem}-{i}" for i in range(len(raw["cells"]))], \
+        "cell ids by position (a sync of an unchanged chapter changes nothing): run `make notebooks`"
 
 
 @pytest.mark.parametrize("src", CHAPTERS, ids=lambda p: p.stem)

@@ -173,11 +173,11 @@ class _Noisy:
 
 
 def test_qwk_difference_is_paired_weighted_and_seeded():
-    from scoring_lab.models.ordinal import qwk_difference, test_decisions
+    from scoring_lab.models.ordinal import decisions_on_test, qwk_difference
     tasks = load_tasks("synthetic", seed=0, scale=0.2, tasks=["natural_sugar", "dry_ice_model"], view="holistic")
     models = {"oracle": {n: _Oracle(t) for n, t in tasks.items()},
               "noisy": {n: _Noisy(t, 0.5, i) for i, (n, t) in enumerate(tasks.items())}}
-    decided = test_decisions(models, tasks)
+    decided = decisions_on_test(models, tasks)
     same = qwk_difference(decided, tasks, ("noisy", ARGMAX), ("noisy", ARGMAX), n_boot=200)
     assert same == {"difference": 0.0, "low": 0.0, "high": 0.0, "share_above_zero": 0.0}
     d = qwk_difference(decided, tasks, ("oracle", ARGMAX), ("noisy", ARGMAX), n_boot=300, seed=1)

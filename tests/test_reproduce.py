@@ -3,6 +3,7 @@ chapter reproduced bit for bit from two empty caches."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from scoring_lab.book.reproduce import compare_results, is_wall_clock, reproduce_check
 
@@ -68,6 +69,7 @@ def test_wall_clock_columns():
     assert not is_wall_clock("micro_f1") and not is_wall_clock("epochs_run")
 
 
+@pytest.mark.slow
 def test_the_scorers_chapter_reproduces_from_two_empty_caches(tmp_path, capsys):
     """The same check as `make reproduce-check`, on the chapter that trains models."""
     differences = reproduce_check("smoke", only=["01_scorers"], notebooks_dir=ROOT / "notebooks", workdir=tmp_path,

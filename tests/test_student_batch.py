@@ -128,6 +128,7 @@ def test_batched_losses_are_the_papers_eq2_per_member():
         assert got[m].item() == pytest.approx(kd.kd_loss(logits[m], y[m], p[m], float(lam[m])).item(), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_a_study_trains_a_sets_students_together_in_two_processes_and_caches_each(tmp_path):
     from dataclasses import replace
 

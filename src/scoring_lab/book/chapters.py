@@ -15,6 +15,12 @@ re-executing. On the way it
 
 Pages whose MyST header carries ``scoring_lab: {colab: false}`` (the generated
 appendix pages) get no badge.
+
+The project's home is written in one place, ``repository.url`` in the book's ``_config.yml``: the
+badge links to it, and the chapters' Colab install cells say :data:`REPOSITORY_PLACEHOLDER`, which
+:func:`to_notebook` replaces with it (so the paired ``.ipynb`` that Colab opens, written by
+``scoring-lab book sync``, installs from there; on Colab the package is not installed yet, so that
+cell cannot read the address itself).
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ from ..paths import environment, project_root, results_root, results_tag
 
 PAGE_METADATA = "scoring_lab"
 BADGE_IMAGE = "../images/colab-badge.svg"   # relative to book/chapters/
-DEFAULT_REPOSITORY = "https://github.com/scoring-lab/scoring-lab"
+REPOSITORY_PLACEHOLDER = "{repository.url}"   # in a code cell: replaced by _config.yml's repository.url
 TIMING_FILE = "timing.csv"
 TIMING_COLUMNS = ["chapter", "profile", "source", "status", "seconds", "cache_hits", "cache_misses", "device",
                   "finished_utc"]
@@ -64,17 +70,37 @@ def select_chapters(names: list[str] | None, notebooks_dir: str | Path = "notebo
 
 
 def to_notebook(source: str | Path) -> nbformat.NotebookNode:
-    """Read a MyST markdown chapter as an (unexecuted) notebook."""
+    """Read a MyST markdown chapter as an (unexecuted) notebook, with :data:`REPOSITORY_PLACEHOLDER` in its
+    code cells replaced by the repository URL of the book (the ``_config.yml`` above ``source``)."""
     nb = jupytext.read(source)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    cells = [c for c in nb.cells if c.cell_type == "code" and REPOSITORY_PLACEHOLDER in c.source]
+    if cells:
+        repo = repository(_book_root(Path(source)))
+        if repo is None:
+            raise ValueError(f"{source}: a cell installs from {REPOSITORY_PLACEHOLDER}, but no _config.yml above "
+                             "it has a repository.url")
+        for cell in cells:
+            cell.source = cell.source.replace(REPOSITORY_PLACEHOLDER, repo[0])
     return nb
+
+
+def _book_root(source: Path) -> Path | None:
+    """The nearest folder above ``source`` holding a ``_config.yml``, else the project root."""
+    for folder in source.resolve().parents:
+        if (folder / "_config.yml").is_file():
+            return folder
+    return project_root()
 
 
 def sync_notebook(source: str | Path) -> Path:
     """Write the paired ``.ipynb`` of a MyST chapter; returns its path."""
     source = Path(source)
     target = source.with_suffix(".ipynb")
-    jupytext.write(to_notebook(source), target)
+    nb = to_notebook(source)
+    for i, cell in enumerate(nb.cells):   # ids by position: a sync of an unchanged chapter changes nothing
+        cell["id"] = f"{source.stem}-{i}"
+    jupytext.write(nb, target)
     return target
 
 
@@ -202,14 +228,17 @@ def _reporting_engine():
 
 
 # ----------------------------------------------------------------------------- the page
-def repository(root: Path | None = None) -> tuple[str, str]:
-    """(repository URL, branch) from the book's ``_config.yml``; the project's own if absent."""
+def repository(root: Path | None = None) -> tuple[str, str] | None:
+    """(repository URL, branch) from ``repository`` in the book's ``_config.yml`` (``root``, default the
+    project's), the one place the project's home is written; None when there is none."""
     root = root or project_root()
     config = {}
     if root is not None and (root / "_config.yml").is_file():
         config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
     repo = config.get("repository") or {}
-    return str(repo.get("url") or DEFAULT_REPOSITORY).rstrip("/"), str(repo.get("branch") or "main")
+    if not repo.get("url"):
+        return None
+    return str(repo["url"]).rstrip("/"), str(repo.get("branch") or "main")
 
 
 def colab_url(chapter: str, repo_url: str, branch: str = "main") -> str:
@@ -242,7 +271,9 @@ def _finish_page(path: Path, chapter: str, root: Path | None) -> None:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-    add_colab_badge(nb, chapter, *repository(root))
+    repo = repository(root)
+    if repo is not None:   # no _config.yml with a repository (a chapter run outside a book): no badge
+        add_colab_badge(nb, chapter, *repo)
     nbformat.write(nb, path)
 
 

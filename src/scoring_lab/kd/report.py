@@ -17,7 +17,7 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
               latencies: pd.DataFrame | None = None) -> list:
     """The KD paper's claims, each judged from this run's test predictions (see :mod:`scoring_lab.claims`).
 
-    ``predictions``: {(set, model, seed): (n_test,) classes} (:func:`~scoring_lab.kd.results_over_seeds.test_predictions`);
+    ``predictions``: {(set, model, seed): (n_test,) classes} (:func:`~scoring_lab.kd.results_over_seeds.predicted_test_classes`);
     ``measured_ratios``: :func:`~scoring_lab.kd.footprint.ratios`; ``settings``: the profile's ``claims``
     (resamples, seed); ``latencies``: :func:`~scoring_lab.kd.footprint.response_latencies` (no speed
     verdict without it)."""

@@ -19,8 +19,8 @@ def scores_of(task: Task, pred: np.ndarray) -> dict:
     return {"accuracy": accuracy(y, pred), "macro_f1": multiclass_macro_f1(y, pred, task.n_classes)}
 
 
-def test_predictions(transformers: FineTunedTransformers, models: StudentsAndANN,
-                     progress: bool = True) -> dict[tuple[str, str, int], np.ndarray]:
+def predicted_test_classes(transformers: FineTunedTransformers, models: StudentsAndANN,
+                           progress: bool = True) -> dict[tuple[str, str, int], np.ndarray]:
     """Every model's predicted classes on each set's test split, from the cached models:
     {(set, model, seed): (n_test,) classes}, in Table 2's order (the claims' paired tests read them)."""
     plan = models.plan
@@ -38,7 +38,7 @@ def test_predictions(transformers: FineTunedTransformers, models: StudentsAndANN
 
 
 def scores_of_predictions(sets: dict[str, Task], predictions: dict[tuple[str, str, int], np.ndarray]) -> pd.DataFrame:
-    """One row per set, model and seed of :func:`test_predictions`: set, model, seed, accuracy, macro_f1, n_test."""
+    """One row per set, model and seed of :func:`predicted_test_classes`: set, model, seed, accuracy, macro_f1, n_test."""
     return pd.DataFrame([{"set": name, "model": model, "seed": seed, **scores_of(sets[name], pred),
                           "n_test": len(sets[name].test)} for (name, model, seed), pred in predictions.items()])
 
@@ -46,8 +46,8 @@ def scores_of_predictions(sets: dict[str, Task], predictions: dict[tuple[str, st
 def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, progress: bool = True,
                  predictions: dict | None = None) -> pd.DataFrame:
     """One row per set, model and seed: set, model, seed, accuracy, macro_f1, n_test (from ``predictions``
-    of :func:`test_predictions` where given)."""
-    predictions = test_predictions(transformers, models, progress) if predictions is None else predictions
+    of :func:`predicted_test_classes` where given)."""
+    predictions = predicted_test_classes(transformers, models, progress) if predictions is None else predictions
     return scores_of_predictions(models.plan.sets, predictions)
 
 

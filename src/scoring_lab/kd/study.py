@@ -90,9 +90,9 @@ class KDStudy:
     # ---- the chapter's steps ----------------------------------------------------------------
     @cached_property
     def test_predictions(self) -> dict[tuple[str, str, int], np.ndarray]:
-        """:func:`~scoring_lab.kd.results_over_seeds.test_predictions`: every model's predicted test classes,
+        """:func:`~scoring_lab.kd.results_over_seeds.predicted_test_classes`: every model's predicted test classes,
         {(set, model, seed): (n_test,)}."""
-        return results_over_seeds.test_predictions(self.transformers, self.models, self.progress)
+        return results_over_seeds.predicted_test_classes(self.transformers, self.models, self.progress)
 
     @cached_property
     def seed_results(self) -> pd.DataFrame:

