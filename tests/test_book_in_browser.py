@@ -5,7 +5,9 @@ Every .html page of the build is served from 127.0.0.1 and loaded in headless Ch
 browser). On every page: each image loads, each internal link reaches an existing page
 and anchor, the console shows no errors, and nothing is requested from another host
 (such requests are aborted and listed). On pages with formulas, MathJax (served from the
-book's own _static) has typeset them. A full-page screenshot of each page is saved to
+book's own _static) has typeset them. At the 1280 px wide window every rendered table fits its
+content column: none is wider than its scroll container or runs past the column (a constructed
+too-wide table shows that this check fails). A full-page screenshot of each page is saved to
 $SCORING_LAB_SCREENSHOTS (default: a folder beside the temporary build).
 
 Without Chromium the module is skipped (one reason line), except under CI=true, where a
@@ -18,6 +20,7 @@ import http.server
 import os
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -47,6 +50,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 HOST = "127.0.0.1"
 _REFRESH = re.compile(r"""<meta\s+http-equiv=["']?refresh["']?\s+content=["']\s*\d+\s*;\s*url=([^"']+)""", re.I)
 TIMEOUT_MS = 30_000
+VIEWPORT = {"width": 1280, "height": 900}
 
 # In the page: make lazy images load, wait for every image, then report what did not load.
 _BROKEN_IMAGES_JS = """async () => {
@@ -72,6 +76,29 @@ _MATHS_JS = """async () => {
     raw_tex: (body.textContent.match(/\\\\[(\\[][^]{0,60}/g) || []),
   };
 }"""
+# In the page: every rendered table that does not fit. The content column is the theme's
+# article.bd-article; a table's scroll container is its nearest ancestor that clips or scrolls
+# sideways (myst-nb's output box, pydata's .pst-scrollable-table-container). Too wide: the
+# container scrolls (scrollWidth > clientWidth), or the table ends past the right edge of the
+# column's content box (inside its padding).
+_WIDE_TABLES_JS = """() => {
+  const column = document.querySelector('article.bd-article') || document.body;
+  const edge = column.getBoundingClientRect().right - parseFloat(getComputedStyle(column).paddingRight);
+  const tables = [...document.querySelectorAll('table')].filter(t => t.getClientRects().length);
+  const wide = tables.map((t, i) => {
+    let box = t.parentElement;
+    while (box && box !== column && !['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(box).overflowX))
+      box = box.parentElement;
+    const rect = t.getBoundingClientRect(), problems = [];
+    if (box && box !== column && box.scrollWidth > box.clientWidth + 1)
+      problems.push(`${box.scrollWidth}px of content in a ${box.clientWidth}px box that scrolls sideways`);
+    if (rect.right > edge + 1)
+      problems.push(`${Math.round(rect.width)}px wide, ${Math.round(rect.right - edge)}px past the content column`);
+    const head = t.rows.length ? [...t.rows[0].cells].slice(0, 4).map(c => c.textContent.trim()) : [];
+    return problems.length ? `table ${i + 1} of ${tables.length} (${head.join(' | ')}): ${problems.join('; ')}` : null;
+  }).filter(Boolean);
+  return {tables: tables.length, wide};
+}"""
 
 
 @dataclass
@@ -83,6 +110,8 @@ class PageReport:
     console_errors: list[str] = field(default_factory=list)
     failed_local: list[str] = field(default_factory=list)        # 4xx/5xx or failed requests to us
     maths: dict | None = None
+    tables: int = 0                                              # rendered tables
+    wide_tables: list[str] = field(default_factory=list)         # those that do not fit the column
 
 
 @dataclass
@@ -110,13 +139,10 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(chromium, built_book):
-    """The built HTML folder on http://127.0.0.1:<free port>/, in a thread, for this module."""
-    if not (built_book.html / "index.html").is_file():
-        pytest.fail("the book did not build, so there is nothing to load:\n" + built_book.failure_message(),
-                    pytrace=False)
-    handler = functools.partial(_QuietHandler, directory=str(built_book.html))
+@contextmanager
+def _serve(folder: Path):
+    """``folder`` on http://127.0.0.1:<free port>/, in a thread, while the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer((HOST, 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, name="book-http", daemon=True)
     thread.start()
@@ -126,6 +152,16 @@ def server(chromium, built_book):
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(chromium, built_book):
+    """The built HTML folder on http://127.0.0.1:<free port>/, in a thread, for this module."""
+    if not (built_book.html / "index.html").is_file():
+        pytest.fail("the book did not build, so there is nothing to load:\n" + built_book.failure_message(),
+                    pytrace=False)
+    with _serve(built_book.html) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +189,7 @@ def crawl(chromium, built_book, server, tmp_path_factory) -> Crawl:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(viewport=VIEWPORT)
             context.set_default_timeout(TIMEOUT_MS)
             context.route("**/*", route)
             for rel in pages:
@@ -178,7 +214,9 @@ def crawl(chromium, built_book, server, tmp_path_factory) -> Crawl:
                 else:
                     page.evaluate("document.fonts.ready.then(() => true)")
                     report.broken_images = page.evaluate(_BROKEN_IMAGES_JS)
-                    report.maths = page.evaluate(_MATHS_JS)
+                    report.maths = page.evaluate(_MATHS_JS)   # waits for MathJax: the layout is final
+                    measured = page.evaluate(_WIDE_TABLES_JS)
+                    report.tables, report.wide_tables = measured["tables"], measured["wide"]
                     report.links = page.evaluate(_LINKS_JS)
                     report.anchors = set(page.evaluate(_ANCHORS_JS))
                 page.screenshot(path=str(shots / (rel.replace("/", "__")[:-5] + ".png")), full_page=True)
@@ -265,3 +303,76 @@ def test_formulas_are_typeset_by_the_local_mathjax(crawl):
         page = (crawl.html / rel).read_text()
         scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page, flags=re.I)
         assert scripts and all("_static/mathjax/" in s and "//" not in s for s in scripts), scripts
+
+
+def test_every_table_fits_its_column(crawl):
+    """At 1280 px no table hides part of itself behind a sideways scroll or under the sidebar: long
+    text wraps and numbers stay narrow (scoring_lab.book.styling), so a later chapter is held to it."""
+    assert sum(r.tables for r in crawl.pages.values()) >= 8, "hardly any tables measured: is the build complete?"
+    wide = _problems(crawl, "wide_tables")
+    assert not wide, (f"tables wider than their content column at {VIEWPORT['width']} px "
+                      "(see scoring_lab.book.styling):\n" + _listing(wide))
+
+
+# A page shaped like the book's: the content column (article.bd-article, as wide as a chapter's
+# output box at 1280 px) holding cell outputs that scroll sideways, as myst-nb's do.
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
+body {{ margin: 0 0 0 280px; font-family: sans-serif; }}
+article.bd-article {{ width: 688px; }}
+.output {{ overflow-x: auto; }}
+</style></head><body><article class="bd-article">{body}</article></body></html>"""
+
+
+def _hard_tables() -> dict[str, str]:
+    """The book's own stylers on tables built to be hard to fit: many numeric columns with long
+    unbreakable headers, a long explanation, a ten-column claims table."""
+    import pandas as pd
+
+    from scoring_lab.book.styling import styled_table
+    from scoring_lab.claims import styled_claims
+
+    # as the widest the chapters show (UniMoE's variants): 16 columns, 13 of them numbers
+    numbers = pd.DataFrame({"variant": ["tokens", "pooled"], "model": ["UniMoE-Guided, experts on every token"] * 2,
+                            "experts_on": ["tokens", "pooled"], "max_epochs": [1, 12], "epochs": [1, 12]})
+    for i in range(11):
+        numbers[f"{i}: breaking_down_hydrogen_peroxide"] = [-0.123456 * i, 12.5]
+    settings = pd.DataFrame({"setting": ["kd.teacher.weight_decay", "train.warmup_ratio"], "smoke": [0.01, 0.05],
+                             "paper": [0.01, 0.1], "why": ["why " * 60, "the_paper_does_not_say_" * 5]})
+    claim = {"claim": "the student is within two points of the teacher on every data set " * 2,
+             "verdict": "inconclusive", "basis": "by construction", "paper_value": "0.93 accuracy",
+             "our_value": "0.912 (0.880 to 0.941)", "ci_low": "-0.0412", "ci_high": "0.0123", "n": "1,234",
+             "test": "paired bootstrap over test responses, Holm over 7 sets", "chapter": "05_irt_merging",
+             "note": "wall_clock_seconds_depend_on_the_machine " * 4}
+    return {"numbers": styled_table(numbers, wide=("model",)).to_html(),
+            "settings": styled_table(settings, wide=("why",)).to_html(),
+            "claims": styled_claims(pd.DataFrame([claim] * 2)).to_html()}
+
+
+@pytest.mark.slow
+def test_the_table_check_fails_on_a_too_wide_table_and_passes_the_books_styles(chromium, tmp_path):
+    """The check above catches a table that scrolls inside its output box and one that runs past the
+    column, naming it; the book's own stylers keep hard tables inside the same column."""
+    unbreakable = "x" * 300
+    pages = {"scrolls": f'<div class="output"><table><tr><th>note</th></tr><tr><td>{unbreakable}</td></tr></table>'
+                        "</div>",
+             "overflows": f"<table><tr><th>why</th><th>n</th></tr><tr><td>{unbreakable}</td><td>1</td></tr></table>",
+             **{name: f'<div class="output">{html}</div>' for name, html in _hard_tables().items()}}
+    for name, body in pages.items():
+        (tmp_path / f"{name}.html").write_text(_PAGE.format(body=body))
+    found = {}
+    with _serve(tmp_path) as origin, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            for name in pages:
+                page.goto(f"{origin}/{name}.html", wait_until="load")
+                found[name] = page.evaluate(_WIDE_TABLES_JS)
+        finally:
+            browser.close()
+    assert found["scrolls"]["tables"] == 1 and len(found["scrolls"]["wide"]) == 1
+    assert found["scrolls"]["wide"][0].startswith("table 1 of 1 (note): ")
+    assert "in a 688px box that scrolls sideways" in found["scrolls"]["wide"][0]
+    assert len(found["overflows"]["wide"]) == 1 and "(why | n)" in found["overflows"]["wide"][0]
+    assert "px past the content column" in found["overflows"]["wide"][0]
+    for name in ("numbers", "settings", "claims"):
+        assert found[name]["tables"] == 1 and found[name]["wide"] == [], (name, found[name])

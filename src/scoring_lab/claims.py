@@ -244,13 +244,21 @@ def styled_claims(table: pd.DataFrame):
                    "note"]].rename(columns={"paper_value": "paper's value", "our_value": "our value",
                                             "interval": "95% interval"})
     sty = shown.style.hide(axis="index")
-    sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}; font-weight: bold; "
-                            "white-space: nowrap", subset=["verdict"])
-    sty = sty.set_properties(subset=["claim"], **{"min-width": "13em", "white-space": "normal", "text-align": "left"})
-    sty = sty.set_properties(subset=["test", "note"], **{"min-width": "12em", "white-space": "normal",
-                                                         "text-align": "left", "font-size": "85%"})
-    return sty.set_table_styles([{"selector": "td, th", "props": [("padding", "2px 8px"),
-                                                                  ("vertical-align", "top")]}])
+    sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, 'white')}; font-weight: bold",
+                  subset=["verdict"])
+    # the book's fitting table style ("dense" in scoring_lab.book.styling, which this layer may not
+    # import): no wider than its column; text wraps between words, and where words are long (claim,
+    # values, n, test, note) inside them too, above a minimum width
+    broad = [("overflow-wrap", "anywhere"), ("min-width", "5em")]
+    long_words = [("overflow-wrap", "anywhere"), ("min-width", "4em")]
+    columns = {"claim": broad, "verdict": [("white-space", "nowrap")], "paper's value": long_words,
+               "our value": long_words, "n": long_words, "test": broad, "note": broad}
+    sty = sty.set_table_styles({col: [{"selector": "td", "props": props}] for col, props in columns.items()})
+    return sty.set_table_styles([{"selector": "", "props": [("max-width", "100%"), ("font-size", "75%"),
+                                                            ("border-collapse", "collapse")]},
+                                 {"selector": "td, th", "props": [("padding", "2px 3px"), ("vertical-align", "top"),
+                                                                  ("white-space", "normal"), ("text-align", "left"),
+                                                                  ("overflow-wrap", "normal")]}], overwrite=False)
 
 
 def styled_by_paper(table: pd.DataFrame) -> list[tuple[str, object]]:
