@@ -48,7 +48,7 @@ def test_colab_install_cells_install_from_the_configured_repository(tmp_path):
     url, branch = repository(ROOT)
     installs = [c.source for c in to_notebook(ROOT / "notebooks" / "00_data.md").cells
                 if c.cell_type == "code" and "pip" in c.source]
-    assert len(installs) == 1 and f'"scoring-lab @ git+{url}"' in installs[0] and REPOSITORY_PLACEHOLDER not in installs[0]
+    assert len(installs) == 1 and f'"scoring-lab[notebooks] @ git+{url}"' in installs[0] and REPOSITORY_PLACEHOLDER not in installs[0]
 
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/me/fork/\n  branch: dev\n")
     (tmp_path / "notebooks").mkdir()
@@ -56,7 +56,7 @@ def test_colab_install_cells_install_from_the_configured_repository(tmp_path):
     src.write_text((ROOT / "notebooks" / "00_data.md").read_text(encoding="utf-8"), encoding="utf-8")
     assert repository(tmp_path) == ("https://example.org/me/fork", "dev")
     cell = next(c.source for c in to_notebook(src).cells if c.cell_type == "code" and "pip" in c.source)
-    assert '"scoring-lab @ git+https://example.org/me/fork"' in cell
+    assert '"scoring-lab[notebooks] @ git+https://example.org/me/fork"' in cell
 
     (tmp_path / "_config.yml").write_text("title: no repository\n")
     assert repository(tmp_path) is None
