@@ -156,3 +156,23 @@ def test_a_study_trains_a_sets_students_together_in_two_processes_and_caches_eac
     seed1 = next(s for s in loaded if s.about["seed"] == 1)
     np.testing.assert_allclose(seed1.predict_proba(task.test.texts), alone.student.predict_proba(task.test.texts),
                                atol=1e-5)
+
+
+def test_a_students_bits_do_not_depend_on_its_companions():
+    """Exactly, not approximately: a KD student's numbers must not depend on which other students the cache
+    happened to lack when it trained (a warm chapter retraining some students, a cold one all). Each
+    member's input projection, bias and embedding lookup run over its own batch's width, and its loss
+    history is reduced alone; at the profile's student size a shared width changed the weights' last bits
+    (and early stopping turned those into different students)."""
+    task = tiny_task(160, 4, 0, n_val=32, n_test=32, vary_length=True)
+    settings = KDSettings(max_epochs=3, patience=10)
+    rng = np.random.default_rng(3)
+    teacher = kd.TeacherProbabilities(task.train.ids, rng.dirichlet(np.ones(4), len(task.train)))
+    alone = kd.train_students(task, settings, [kd.StudentRequest(2, 0.02, "t")], {"t": teacher})[0]
+    together = kd.train_students(task, settings, [kd.StudentRequest(s, 0.02 if s == 2 else 0.0, "t")
+                                                  for s in range(6)], {"t": teacher})[2]
+    assert together.info["trained_alongside"] == 6
+    for column in ("train_loss", "val_loss", "val_accuracy"):
+        np.testing.assert_array_equal(together.history[column], alone.history[column])
+    np.testing.assert_array_equal(together.student.predict_proba(task.test.texts),
+                                  alone.student.predict_proba(task.test.texts))

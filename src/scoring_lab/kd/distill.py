@@ -243,7 +243,7 @@ def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequ
             optimizer.step()
             losses.append(loss.detach())
         val_loss, val_acc = _evaluate_stack(stack, x_val, y_val)
-        mean_loss = torch.stack(losses).mean(dim=0)
+        mean_loss = torch.stack(losses, dim=1).mean(dim=1)   # (M', steps), each member's row reduced alone
         seconds = time.perf_counter() - e0
         stopping = []
         for j, m in enumerate(live):

@@ -26,13 +26,22 @@ from .student import NEG, LSTMStudent, StudentConfig, reverse_within_length
 
 
 def lstm_recurrence(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor,
-                    b_hh: torch.Tensor) -> torch.Tensor:
+                    b_hh: torch.Tensor, widths: list[int] | None = None) -> torch.Tensor:
     """G independent one-layer LSTMs (PyTorch's gate order i, f, g, o) over the same time steps.
 
-    x (G, B, T, E), w_ih (G, 4U, E), w_hh (G, 4U, U), b_ih and b_hh (G, 4U) -> (G, B, T, U) hidden states."""
+    x (G, B, T, E), w_ih (G, 4U, E), w_hh (G, 4U, U), b_ih and b_hh (G, 4U) -> (G, B, T, U) hidden states.
+    ``widths`` (G,): LSTM g's input projection is computed over its own first ``widths[g]`` steps only
+    (the steps after are padding, their states unused), so its arithmetic, and with it every bit of its
+    result and gradients, does not depend on how wide the other LSTMs' inputs are: a matrix product's
+    blocking follows its row count, and B x T rows computed together round differently from B x w."""
     G, B, T, _ = x.shape
     U = w_hh.shape[2]
-    pre = torch.einsum("gbte,gue->gbtu", x, w_ih) + (b_ih + b_hh)[:, None, None, :]   # (G, B, T, 4U)
+    bias = b_ih + b_hh
+    if widths is None:
+        pre = torch.einsum("gbte,gue->gbtu", x, w_ih) + bias[:, None, None, :]          # (G, B, T, 4U)
+    else:   # the bias too: its gradient sums over the steps
+        pre = torch.stack([nn.functional.pad(x[g, :, :w] @ w_ih[g].T + bias[g], (0, 0, 0, T - w))
+                           for g, w in enumerate(widths)])
     w_hh_t = w_hh.transpose(1, 2)                                                        # (G, U, 4U)
     h = x.new_zeros((G, B, U))
     c = x.new_zeros((G, B, U))
@@ -105,13 +114,17 @@ class StudentStack(nn.Module):
         U = self.config.lstm_units
         valid = ids != 0                                                             # (M, B, T)
         lengths = valid.sum(dim=2).clamp(min=1)
-        member = torch.arange(M).view(M, 1, 1)
         widths = valid.any(dim=1).sum(dim=1).clamp(min=1).tolist()                   # each member's own width
-        x = self._dropout(self.embedding[member, ids], widths)                       # (M, B, T, E)
+        # each member's lookup over its own width: an indexing backward's accumulation order follows
+        # how many indices there are, so a shared width would change a member's embedding gradient's bits
+        x = torch.stack([nn.functional.pad(self.embedding[m][ids[m, :, :w]], (0, 0, 0, T - w))
+                         for m, w in enumerate(widths)])
+        x = self._dropout(x, widths)                                                 # (M, B, T, E)
         backward = reverse_within_length(x.flatten(0, 1), lengths.flatten()).view_as(x)
         streams = torch.stack([x, backward], dim=1).flatten(0, 1)                    # (2M, B, T, E)
         h = lstm_recurrence(streams, self.w_ih.flatten(0, 1), self.w_hh.flatten(0, 1),
-                            self.b_ih.flatten(0, 1), self.b_hh.flatten(0, 1))        # (2M, B, T, U)
+                            self.b_ih.flatten(0, 1), self.b_hh.flatten(0, 1),
+                            [w for w in widths for _ in range(2)])                   # (2M, B, T, U)
         # the max-pool ignores time order, so the backward stream need not be reversed back
         h = h.view(M, 2, B, T, U).permute(0, 2, 3, 1, 4).reshape(M, B, T, 2 * U)
         h = h.masked_fill(~valid.unsqueeze(-1), NEG).max(dim=2).values               # (M, B, 2U)
