@@ -114,7 +114,8 @@ def test_speedup_is_a_band_on_the_ratio_of_median_seconds_over_timed_responses(f
 
 
 # ----------------------------------------------------------------------------- the chapter's rows
-def _chapter(teacher=.8, kd=.75, small=.7, ann=.6, plain=.74, small_on=("a", "b"), n=300, latencies=True):
+def _chapter(teacher=.8, kd=.75, small=.7, ann=.6, plain=.74, small_on=("a", "b"), n=300, latencies=True,
+             source=None):
     """kd_claims' inputs for two sets: each model right on its share of the test responses."""
     truth = _truth(n)
     preds = {}
@@ -125,7 +126,8 @@ def _chapter(teacher=.8, kd=.75, small=.7, ann=.6, plain=.74, small_on=("a", "b"
         for seed in range(2):
             for j, (model, acc) in enumerate(((ANN, ann), (STUDENT, plain), (KD_STUDENT, kd))):
                 preds[(s, model, seed)] = _at(y, acc, 100 * seed + 20 * j + i)
-    sets = {s: SimpleNamespace(test=SimpleNamespace(scores=y), meta={"role": s}) for s, y in truth.items()}
+    sets = {s: SimpleNamespace(test=SimpleNamespace(scores=y), meta={"role": s, "data_source": source})
+            for s, y in truth.items()}
     ratios = {"parameter_ratio": 820.0, "teacher_parameters": 22_700_000}
     times = pd.DataFrame({"small_seconds": np.full(8, 0.011), "student_seconds": np.full(8, 0.002)}) if latencies else None
     return preds, ratios, sets, SimpleNamespace(n_resamples=R, seed=0), times
@@ -149,6 +151,34 @@ def test_the_chapters_claims_csv_has_the_new_columns_and_a_test_behind_every_mea
     speed = by.loc["The student infers about 10 times faster than TinyBERT"]
     assert speed["note"].startswith(claims.WALL_CLOCK_NOTE) and speed["verdict"] == "not held"
     assert speed["our_value"] == "5.5x [5.5, 5.5]"
+
+
+@pytest.mark.parametrize("source, named", [
+    ("synthetic", "the project's synthetic benchmark in the roles of the paper's data sets"),
+    ("asap-sas", "asap-sas data in the roles of the paper's data sets (this run's source, not the paper's data)"),
+    (None, "this run's data sets in the roles of the paper's data sets (not the paper's data)")])
+def test_the_notes_name_the_data_source_not_the_sets_roles(source, named):
+    rows = report.kd_claims(*_chapter(source=source))
+    based = [r for r in rows if r.basis == "measured" and ("more accurate" in r.claim or "teacher's" in r.claim)]
+    assert len(based) == 3 and all(r.note.startswith(named + "; ") for r in based)
+    if source != "synthetic":
+        assert not any("synthetic" in r.note for r in rows)
+
+
+def test_a_sets_data_source_is_its_member_tasks_source():
+    from scoring_lab.data.task import Split, Task
+    from scoring_lab.kd import sets as kd_sets
+
+    def task(name, source):
+        y = np.arange(8) % 2
+        split = lambda part: Split([f"{name}{part}{i}" for i in range(8)], [f"text {i}" for i in range(8)],  # noqa: E731
+                                   scores=y)
+        return Task(name, "multiclass", split("tr"), split("va"), split("te"), n_classes=2, meta={"source": source})
+    tasks = {"x": task("x", "asap-sas"), "y": task("y", "asap-sas"), "z": task("z", "csv")}
+    same = kd_sets.build_kd_set(tasks, kd_sets.KDSetSpec("p", "7T", ("x", "y")))
+    mixed = kd_sets.build_kd_set(tasks, kd_sets.KDSetSpec("q", "7T", ("x", "z")))
+    assert same.meta["data_source"] == "asap-sas" and mixed.meta["data_source"] is None
+    assert report.source_text({"p": same}).startswith("asap-sas data")
 
 
 def test_no_verdict_is_decided_before_training():

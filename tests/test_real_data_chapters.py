@@ -108,6 +108,13 @@ def test_kd_chapter_builds_sets_from_any_source_and_compares_every_model(shape_r
     assert table["accuracy_mean"].between(0, 1).all()
     claims = pd.read_csv(results / "kd" / "claims.csv")
     assert len(claims) >= 6 and (claims["paper"] == "kd").all()
+    source = SHAPES[shape][0]           # the notes name the real source, never a synthetic benchmark
+    notes = claims.loc[claims["claim"].str.contains("more accurate than|comparable to the teacher"), "note"]
+    assert len(notes) == 3 and notes.str.startswith(f"{source} data in the roles of the paper's data sets").all()
+    assert not claims["note"].fillna("").str.contains("synthetic").any()
+    for name in ("vocab_choice", "unknown_words"):
+        assert (results / "kd" / f"{name}.csv").is_file()
+    assert {"qwk_mean", "weighted_f1_mean"} <= set(table.columns) and table["qwk_mean"].between(-1, 1).all()
     scored = pd.read_csv(results / "kd" / "student" / "example_scored.csv")
     assert {"id", "response", "predicted_score"} <= set(scored.columns)
 

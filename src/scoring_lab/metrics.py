@@ -153,6 +153,13 @@ def multiclass_macro_f1(y_true, y_pred, n_classes: int | None = None) -> float:
     return float(f1_score(t, p, average="macro", labels=labels, zero_division=0))
 
 
+def multiclass_weighted_f1(y_true, y_pred) -> float:
+    """F1 per class weighted by the class's share of the true labels (scikit-learn's ``average="weighted"``;
+    a class never predicted counts 0)."""
+    t, p = _check_classes(y_true, y_pred)
+    return float(f1_score(t, p, average="weighted", zero_division=0))
+
+
 def quadratic_weighted_kappa(y_true, y_pred) -> float:
     """Cohen's kappa with quadratic weights (the ASAP metric); 1.0 when both are one same class."""
     t, p = _check_classes(y_true, y_pred)

@@ -17,6 +17,11 @@ Training (:func:`train_student`): Adam, mini-batches in a seeded order, padded t
 the batch's longest response, early stopping on the validation split's
 cross-entropy with the labels (the paper's "validation loss"; the teacher term
 has no held-out counterpart) with the best epoch's weights restored.
+
+The vocabulary keeps the training words seen at least ``min_count`` times (a
+:class:`StudentRequest`'s; :mod:`~scoring_lab.kd.vocab_choice` chooses it on
+validation), as many as the parameter budget allows: a rarer word is ``<oov>``
+in training as it will be on unseen text, so ``<oov>``'s embedding learns.
 """
 from __future__ import annotations
 
@@ -134,7 +139,8 @@ def student_parameters(n_classes: int, settings: KDSettings) -> int:
 class StudentRun:
     student: Student
     history: pd.DataFrame    # epoch, train_loss, val_loss, val_accuracy, seconds
-    info: dict               # best_epoch, epochs_run, seconds, n_parameters, vocab_size, lam, teacher, seed
+    info: dict               # best_epoch, epochs_run, seconds, n_parameters, vocab_size, min_count, lam, teacher,
+                             # seed, val_accuracy (at the best epoch)
 
 
 def _batches(lengths: list[int], batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -146,25 +152,28 @@ def _batches(lengths: list[int], batch_size: int, gen: torch.Generator) -> list[
 
 @dataclass(frozen=True)
 class StudentRequest:
-    """One student to train: its seed, its lambda and the teacher targets it learns from (a key of
-    the ``teachers`` given to :func:`train_students`; None with lambda 0)."""
+    """One student to train: its seed, its lambda, the teacher targets it learns from (a key of
+    the ``teachers`` given to :func:`train_students`; None with lambda 0) and its vocabulary's
+    ``min_count`` (training words seen fewer times are ``<oov>``)."""
 
     seed: int
     lam: float = 0.0
     targets: str | None = None
+    min_count: int = 1
 
 
 DROPOUT_STREAM = 2 ** 40   # a member's dropout generator is seeded with seed + this, its batch order with seed
 
 
 def train_student(task: Task, settings: KDSettings, seed: int = 0, lam: float = 0.0,
-                  teacher: TeacherProbabilities | None = None, progress: bool = False) -> StudentRun:
+                  teacher: TeacherProbabilities | None = None, progress: bool = False,
+                  min_count: int = 1) -> StudentRun:
     """Train one LSTM student on ``task.train`` (multi-class), early-stopped on ``task.val``.
 
     ``lam > 0`` needs ``teacher`` probabilities for every training response (joined by id).
     The same as one member of :func:`train_students`."""
     how = None if lam == 0 else "teacher"
-    return train_students(task, settings, [StudentRequest(seed, lam, how)],
+    return train_students(task, settings, [StudentRequest(seed, lam, how, min_count)],
                           {} if teacher is None else {"teacher": teacher}, progress)[0]
 
 
@@ -175,10 +184,19 @@ def train_students(task: Task, settings: KDSettings, requests: list[StudentReque
     Each student trains exactly as it would alone: initialised under its seed, its own seeded batch
     order and dropout masks, its own loss (Eq. 2 with its lambda and targets), Adam, early stopping
     on its validation cross-entropy with the best epoch's weights restored. A student that stops
-    leaves the stack. Deterministic on the CPU; runs on one thread, the fastest for so small a
-    network. Returns the runs in the order of ``requests``."""
+    leaves the stack. Students of different ``min_count`` have different vocabularies, so each
+    ``min_count`` trains as a stack of its own. Deterministic on the CPU; runs on one thread, the
+    fastest for so small a network. Returns the runs in the order of ``requests``."""
+    requests, teachers = list(requests), dict(teachers or {})
+    _check_requests(task, requests, teachers)
+    runs: dict[int, StudentRun] = {}
     with torch_threads(1):
-        return _train_students(task, settings, list(requests), dict(teachers or {}), progress)
+        for min_count in sorted({r.min_count for r in requests}):
+            group = [i for i, r in enumerate(requests) if r.min_count == min_count]
+            for i, run in zip(group, _train_students(task, settings, [requests[i] for i in group], teachers,
+                                                     progress, min_count)):
+                runs[i] = run
+    return [runs[i] for i in range(len(requests))]
 
 
 def _check_requests(task: Task, requests: list[StudentRequest], teachers: dict) -> None:
@@ -191,17 +209,20 @@ def _check_requests(task: Task, requests: list[StudentRequest], teachers: dict) 
     for r in requests:
         if r.lam < 0:
             raise ValueError(f"lambda must be >= 0, got {r.lam}")
+        if r.min_count < 1:
+            raise ValueError(f"a vocabulary's min_count must be >= 1, got {r.min_count}")
         if r.lam > 0 and (r.targets is None or r.targets not in teachers):
             raise TeacherTargetError(f"KD with lambda = {r.lam} on {task.name!r} needs teacher probabilities "
                                      f"({r.targets!r}); there are {sorted(teachers) or 'none'}")
 
 
 def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequest], teachers: dict,
-                    progress: bool) -> list[StudentRun]:
-    _check_requests(task, requests, teachers)
+                    progress: bool, min_count: int) -> list[StudentRun]:
+    """The students of ``requests`` (all of vocabulary threshold ``min_count``) as one stack."""
     t0 = time.perf_counter()
     K, M = task.n_classes, len(requests)
-    vocab = fit_vocabulary(task.train.texts, vocabulary_size(K, settings), max_words=settings.max_words)
+    vocab = fit_vocabulary(task.train.texts, vocabulary_size(K, settings), max_words=settings.max_words,
+                           min_count=min_count)
     config = student_config(K, len(vocab), settings)
     models = []
     for r in requests:
@@ -272,12 +293,23 @@ def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequ
         model.eval()
         info = {"best_epoch": best_epoch[m], "epochs_run": len(history[m]), "seconds": seconds,
                 "trained_alongside": M, "n_parameters": n_parameters(model), "vocab_size": len(vocab),
-                "lam": float(r.lam), "teacher": None if r.lam == 0 else teachers[r.targets].how, "seed": int(r.seed),
+                "min_count": int(min_count), "lam": float(r.lam),
+                "teacher": None if r.lam == 0 else teachers[r.targets].how, "seed": int(r.seed),
+                "val_accuracy": best_value(history[m], best_epoch[m], "val_accuracy"),
                 "vocab_coverage_val": vocab.coverage(task.val.texts)}
-        about = {"task": task.name, "trained_on": len(task.train), **{k: info[k] for k in ("lam", "teacher", "seed")}}
+        about = {"task": task.name, "trained_on": len(task.train),
+                 **{k: info[k] for k in ("lam", "teacher", "seed", "min_count")}}
         runs.append(StudentRun(Student(model, vocab, class_names=[str(k) for k in range(K)], about=about),
                                pd.DataFrame(history[m]), info))
     return runs
+
+
+def best_value(history: list[dict] | pd.DataFrame, best_epoch: int, column: str = "val_accuracy") -> float:
+    """``column`` of a student's training history at the epoch early stopping kept (NaN if none was kept)."""
+    h = pd.DataFrame(history)
+    if best_epoch < 1 or h.empty:
+        return float("nan")
+    return float(h.loc[h["epoch"] == best_epoch, column].iloc[0])
 
 
 def _trim_stack(ids: torch.Tensor) -> torch.Tensor:

@@ -46,14 +46,21 @@ class KDPlan:
         says whether pooled sets get one)."""
         return self.kd.small_transformer_pooled or name in self.single_item_sets
 
-    def planned_students(self, name: str) -> list[kd_module.StudentRequest]:
-        """Every student the chapter asks of set ``name``: the table's (each seed, lambda 0 and the paper's
-        lambda), the sweep's and the out-of-fold comparison's where they run on this set."""
+    def planned_students(self, name: str, min_count: int = 1) -> list[kd_module.StudentRequest]:
+        """Every student the chapter asks of set ``name``, with vocabulary threshold ``min_count``: the
+        table's (each seed, lambda 0 and the paper's lambda), the sweep's and the out-of-fold
+        comparison's where they run on this set."""
         k = self.kd
         wanted = [(s, lam, "in-sample") for s in self.seeds for lam in (0.0, k.lam)]
         if name == self.sweep_set:
             wanted += [(s, lam, "in-sample") for lam in k.lambdas for s in self.sweep_seeds]
         if name == self.oof_set:
             wanted += [(s, k.lam, "out-of-fold") for s in self.seeds]
-        requests = [kd_module.StudentRequest(s, float(lam), None if lam == 0 else how) for s, lam, how in wanted]
+        requests = [kd_module.StudentRequest(s, float(lam), None if lam == 0 else how, int(min_count))
+                    for s, lam, how in wanted]
         return list(dict.fromkeys(requests))
+
+    def vocabulary_candidates(self, name: str) -> list[kd_module.StudentRequest]:
+        """The lambda = 0 students, one per seed and candidate threshold (``kd.vocab_min_counts``), whose
+        validation accuracy chooses set ``name``'s vocabulary threshold."""
+        return [kd_module.StudentRequest(s, 0.0, None, int(m)) for m in self.kd.vocab_min_counts for s in self.seeds]

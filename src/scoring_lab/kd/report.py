@@ -24,8 +24,7 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
     sizes = published.kd_sizes()
     truth = {name: task.test.scores for name, task in sets.items()}
     r, seed = settings.n_resamples, settings.seed
-    base = "synthetic benchmark in the roles of the paper's data sets" if all(
-        "role" in t.meta for t in sets.values()) else "this source's data sets"
+    base = source_text(sets)
     out, per_baseline = [], {}
     for other, gain_key in ((ANN, "accuracy_gain_over_ann_claim"), (SMALL, "accuracy_gain_over_small_transformer_claim")):
         claim = f"The KD student is more accurate than the {other} (by about {sizes[gain_key]:.0%} on average)"
@@ -54,6 +53,20 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
     out.append(_parameter_ratio(measured_ratios, sizes))
     out.append(_speedup(latencies, sizes, r, seed))
     return out
+
+
+def source_text(sets: dict) -> str:
+    """Where the sets' responses come from, for the claims' notes: named by the source the sets were built
+    from (their ``meta["data_source"]``, :func:`scoring_lab.kd.sets.data_source`), never by their roles,
+    which every source's sets have."""
+    found = {t.meta.get("data_source") for t in sets.values()}
+    source = found.pop() if len(found) == 1 else None
+    roles = " in the roles of the paper's data sets" if all("role" in t.meta for t in sets.values()) else ""
+    if source == "synthetic":
+        return f"the project's synthetic benchmark{roles}"
+    if source is None:
+        return f"this run's data sets{roles} (not the paper's data)"
+    return f"{source} data{roles} (this run's source, not the paper's data)"
 
 
 def _every_set(per_baseline: dict, n_sets: int) -> claims.Claim:
@@ -178,3 +191,41 @@ def out_of_fold_text(summary: pd.DataFrame) -> str:
             f"{oof['target_confidence']:.2f} and {oof['target_agreement']:.0%}. Out-of-fold targets {verdict}: "
             f"test accuracy {oof['accuracy_mean']:.3f} against {ins['accuracy_mean']:.3f} ({diff:+.3f}; sd over "
             f"seeds {max(oof['accuracy_sd'], ins['accuracy_sd']):.3f}).")
+
+
+def vocab_choice_text(choice: pd.DataFrame) -> str:
+    """One sentence on :func:`scoring_lab.kd.vocab_choice.choose`'s table: the threshold chosen per set and
+    by how much it beat keeping every training word on validation."""
+    parts = []
+    for name, rows in choice.groupby("set", sort=False):
+        rows = rows.set_index("min_count")
+        m = int(rows.index[rows["chosen"].astype(bool)][0])
+        gain = (f", {rows.loc[m, 'val_accuracy_mean'] - rows.loc[1, 'val_accuracy_mean']:+.3f} in mean validation "
+                "accuracy over keeping every word" if m != 1 and 1 in rows.index else "")
+        parts.append(f"{m} on {name} ({int(rows.loc[m, 'vocab_size']):,} rows{gain})")
+    return "The threshold chosen on validation is " + "; ".join(parts) + "."
+
+
+def unknown_words_text(table: pd.DataFrame) -> str:
+    """Sentences on :func:`scoring_lab.kd.unknown_words.accuracy_by_unknown_words`: over all sets, the share
+    of test responses with a word unseen in training and each model's accuracy with and without."""
+    from .unknown_words import every_training_word, pooled
+
+    teacher, kd, plain = (pooled(table, m) for m in (TEACHER, KD_STUDENT, STUDENT))
+    if not kd:
+        return ""
+    out = (f"Over the sets, {kd['share_unknown']:.0%} of the test responses hold a word no training response of their set "
+           f"has. On those the KD student's accuracy is {kd['unknown']:.3f}, on the rest "
+           f"{kd['known']:.3f}")
+    if teacher:
+        out += f"; the teacher's {teacher['unknown']:.3f} and {teacher['known']:.3f}"
+    out += f"; the λ = 0 student's {plain['unknown']:.3f} and {plain['known']:.3f}."
+    label = every_training_word(1)
+    before = pooled(table, label)
+    if before:
+        changed = table.loc[table["model"] == label, "set"]
+        after = pooled(table[table["set"].isin(changed)], STUDENT)
+        out += (f" On the sets where a threshold above 1 was chosen ({', '.join(changed)}), the λ = 0 student "
+                f"scores {after['unknown']:.3f} and {after['known']:.3f} with it, against {before['unknown']:.3f} "
+                f"and {before['known']:.3f} keeping every training word (min_count = 1).")
+    return out

@@ -6,17 +6,23 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import distill as kd_module
 from .fine_tuned import FineTunedTransformers
 from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
 from .students import StudentsAndANN
 from ..data.task import Task
-from ..metrics import accuracy, multiclass_macro_f1
+from ..metrics import accuracy, multiclass_macro_f1, multiclass_weighted_f1, quadratic_weighted_kappa
+
+METRICS = ("accuracy", "macro_f1", "weighted_f1", "qwk")
 
 
 def scores_of(task: Task, pred: np.ndarray) -> dict:
-    """accuracy and macro-F1 of (n,) predicted classes on the test split."""
+    """:data:`METRICS` of (n,) predicted classes on the test split: accuracy, macro-F1 (over every class of
+    the task), weighted F1 (classes weighted by their test support; the paper's F1 tracks its accuracy as
+    this one does) and quadratic weighted kappa (the scores are ordinal)."""
     y = task.test.scores
-    return {"accuracy": accuracy(y, pred), "macro_f1": multiclass_macro_f1(y, pred, task.n_classes)}
+    return {"accuracy": accuracy(y, pred), "macro_f1": multiclass_macro_f1(y, pred, task.n_classes),
+            "weighted_f1": multiclass_weighted_f1(y, pred), "qwk": quadratic_weighted_kappa(y, pred)}
 
 
 def predicted_test_classes(transformers: FineTunedTransformers, models: StudentsAndANN,
@@ -38,22 +44,23 @@ def predicted_test_classes(transformers: FineTunedTransformers, models: Students
 
 
 def scores_of_predictions(sets: dict[str, Task], predictions: dict[tuple[str, str, int], np.ndarray]) -> pd.DataFrame:
-    """One row per set, model and seed of :func:`predicted_test_classes`: set, model, seed, accuracy, macro_f1, n_test."""
+    """One row per set, model and seed of :func:`predicted_test_classes`: set, model, seed, the :data:`METRICS`,
+    n_test."""
     return pd.DataFrame([{"set": name, "model": model, "seed": seed, **scores_of(sets[name], pred),
                           "n_test": len(sets[name].test)} for (name, model, seed), pred in predictions.items()])
 
 
 def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, progress: bool = True,
                  predictions: dict | None = None) -> pd.DataFrame:
-    """One row per set, model and seed: set, model, seed, accuracy, macro_f1, n_test (from ``predictions``
+    """One row per set, model and seed: set, model, seed, the :data:`METRICS`, n_test (from ``predictions``
     of :func:`predicted_test_classes` where given)."""
     predictions = predicted_test_classes(transformers, models, progress) if predictions is None else predictions
     return scores_of_predictions(models.plan.sets, predictions)
 
 
 def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Lambda sensitivity on one set (default the plan's sweep set): set, lam, seed, val_accuracy, accuracy,
-    macro_f1."""
+    """Lambda sensitivity on one set (default the plan's sweep set): set, lam, seed, val_accuracy and the
+    :data:`METRICS`."""
     plan = models.plan
     name = name or plan.sweep_set
     task = plan.sets[name]
@@ -61,8 +68,7 @@ def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool
     for lam in tqdm(plan.kd.lambdas, desc=f"lambda sweep ({name})", disable=not progress):
         for s in plan.sweep_seeds:
             st = models.student(name, s, lam)
-            val = float(st.history.loc[st.history["epoch"] == st.info["best_epoch"], "val_accuracy"].iloc[0]) \
-                if st.info["best_epoch"] > 0 else float("nan")
+            val = kd_module.best_value(st.history, st.info["best_epoch"], "val_accuracy")
             rows.append({"set": name, "lam": lam, "seed": s, "val_accuracy": val,
                          **scores_of(task, st.student.predict(task.test.texts))})
     return pd.DataFrame(rows)

@@ -159,6 +159,13 @@ def _subsample(split: Split, n: int, strata: np.ndarray, seed: int) -> Split:
     return split.subset(np.sort(keep))
 
 
+def data_source(tasks: dict[str, Task], spec: KDSetSpec) -> str | None:
+    """The source the member tasks were loaded from (their ``meta["source"]``: ``synthetic``,
+    ``asap-sas``, ...); None where they do not say or differ."""
+    found = {tasks[t].meta.get("source") for t in spec.tasks}
+    return found.pop() if len(found) == 1 else None
+
+
 def build_kd_set(tasks: dict[str, Task], spec: KDSetSpec, seed: int = 0) -> Task:
     """One KD data set as a multi-class :class:`Task` (train : val : test about 7 : 1 : 2)."""
     missing = [t for t in spec.tasks if t not in tasks]
@@ -175,7 +182,8 @@ def build_kd_set(tasks: dict[str, Task], spec: KDSetSpec, seed: int = 0) -> Task
     if spec.max_class is not None:
         n_classes = spec.max_class + 1
     return Task(name=spec.name, kind="multiclass", train=train, val=val, test=test, n_classes=n_classes,
-                meta={"source": "kd-set", "spec": asdict(spec), "role": spec.role, "built_from": spec.describe(),
+                meta={"source": "kd-set", "data_source": data_source(tasks, spec), "spec": asdict(spec),
+                      "role": spec.role, "built_from": spec.describe(),
                       "responses_before_subsample": n_before, "seed": seed})
 
 

@@ -124,6 +124,12 @@ class Student:
     Saved as one folder of two files, nothing pickled: ``student.json`` (format, config,
     vocabulary, class names, free-form ``about``) and ``weights.safetensors``. Wrapping a model
     puts it in eval mode (a Student is for scoring, training happens before).
+
+    The vocabulary's count threshold (``min_count``, chosen on validation since issue 26) changes
+    which words a student's token list holds, not how text is encoded: a saved student carries its
+    own token list, and any word outside it is ``<oov>`` (index 1) under every threshold. So the
+    format stays ``scoring-lab-lstm-student/1``, and a student saved before the threshold existed
+    (its ``about`` has no ``min_count``; it kept every training word) scores exactly as it did.
     """
 
     def __init__(self, model: LSTMStudent, vocabulary: Vocabulary, class_names: list[str], about: dict | None = None):

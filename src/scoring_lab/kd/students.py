@@ -1,6 +1,9 @@
 """The models the KD chapter trains over seeds, each once and cached: the LSTM students (a set's planned
 students side by side, in ``kd.workers`` processes), cached as the very artifact a user deploys
-(:class:`scoring_lab.kd.student.Student`), and the ANN baseline, whose test probabilities are cached."""
+(:class:`scoring_lab.kd.student.Student`), and the ANN baseline, whose test probabilities are cached.
+
+Every student of a set uses the vocabulary threshold chosen for it on validation
+(:mod:`~scoring_lab.kd.vocab_choice`); the threshold is part of each student's cache key."""
 from __future__ import annotations
 
 import json
@@ -17,6 +20,7 @@ from . import distill as kd_module
 from . import student_batch
 from . import student as student_module
 from . import vocab as vocab_module
+from . import vocab_choice
 from .fine_tuned import FineTunedTransformers
 from .plan import KDPlan
 from ..models.cache import ArtifactCache, array_digest, code_version
@@ -67,12 +71,23 @@ class StudentsAndANN(TimedSteps):
             lambda: _targets_digest(self.transformers.teacher_targets(name, request.targets)))}
         return {"task": task.name, "data": task_fingerprint(task), "kd": student_settings(self.kd),
                 "seed": int(request.seed), "lam": float(request.lam), "teacher": teacher,
+                "min_count": int(request.min_count),
                 "code": code_version(kd_module, student_module, student_batch, vocab_module)}
+
+    def min_count(self, name: str) -> int:
+        """The vocabulary threshold of set ``name``'s students, chosen on validation once
+        (:func:`~scoring_lab.kd.vocab_choice.choice`)."""
+        return self._once(("min_count", name), lambda: vocab_choice.chosen_min_count(self.vocab_choice(name)))
+
+    def vocab_choice(self, name: str) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.vocab_choice.choice` on set ``name``: set, min_count, val_accuracy_mean,
+        val_accuracy_sd, seeds, vocab_size, chosen."""
+        return self._once(("vocab choice", name), lambda: vocab_choice.choice(self, name))
 
     def train_students(self, name: str, requests: list[kd_module.StudentRequest] | None = None) -> int:
         """Train the students of set ``name`` (``requests``, or all planned) that the cache lacks, side by
         side in ``kd.workers`` processes, and cache each; returns how many were trained."""
-        requests = self.plan.planned_students(name) if requests is None else requests
+        requests = self.plan.planned_students(name, self.min_count(name)) if requests is None else requests
         inputs = {r: self.student_inputs(name, r) for r in requests}
         missing = [r for r in requests if not self.cache.exists(STUDENT_KIND, self.cache.key(inputs[r]))]
         if not missing:
@@ -81,7 +96,9 @@ class StudentsAndANN(TimedSteps):
         teachers = {how: self.transformers.teacher_targets(name, how)
                     for how in {r.targets for r in missing if r.lam > 0}}
         workers = min(self.kd.workers, len(missing))
-        groups = [missing[i::workers] for i in range(workers)]
+        missing.sort(key=lambda r: r.min_count)   # a vocabulary per min_count: each process gets few of them
+        cut = np.linspace(0, len(missing), workers + 1).round().astype(int)
+        groups = [missing[a:b] for a, b in zip(cut[:-1], cut[1:])]
         desc = f"students of {name} ({len(missing)} in {workers} process{'es' if workers > 1 else ''})"
         if workers == 1:
             runs = [kd_module.train_students(task, self.kd, groups[0], teachers, progress=self.progress)]
@@ -96,10 +113,16 @@ class StudentsAndANN(TimedSteps):
         return len(missing)
 
     def student(self, name: str, seed: int, lam: float, how: str = "in-sample") -> CachedStudent:
-        """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how``), trained once: the
-        first student asked of a set trains all the set's planned students together."""
-        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how)
+        """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how``; the set's chosen
+        vocabulary threshold), trained once: the first student asked of a set trains all the set's
+        planned students together."""
+        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how, self.min_count(name))
         self._once(("students", name), lambda: self.train_students(name))
+        return self.cached_student(name, request)
+
+    def cached_student(self, name: str, request: kd_module.StudentRequest) -> CachedStudent:
+        """Student ``request`` of set ``name`` from the cache, trained alone if it is not there."""
+        how = request.targets
         inputs = self.student_inputs(name, request)
 
         def produce(folder: Path):   # a student outside the plan: trained alone

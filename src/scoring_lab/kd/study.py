@@ -15,6 +15,8 @@ For every KD data set (:mod:`scoring_lab.kd.sets`) a :class:`KDStudy` gives
 It is a facade over the step modules: :mod:`~scoring_lab.kd.plan` (which models, seeds and sets),
 :mod:`~scoring_lab.kd.fine_tuned` (teachers, small transformers, teacher targets),
 :mod:`~scoring_lab.kd.students` (students and the ANN, cached),
+:mod:`~scoring_lab.kd.vocab_choice` (the student vocabulary's count threshold, chosen on validation),
+:mod:`~scoring_lab.kd.unknown_words` (accuracy with and without words the student does not know),
 :mod:`~scoring_lab.kd.results_over_seeds` (per-seed test results, the lambda sweep, out-of-fold
 against in-sample targets) and :mod:`~scoring_lab.kd.footprint` (the shipped student, size and speed).
 The chapter summarises the results with :mod:`~scoring_lab.kd.tables` and states its claims and
@@ -31,6 +33,8 @@ import pandas as pd
 from . import distill as kd_module
 from . import footprint
 from . import results_over_seeds
+from . import unknown_words as unknown_words_module
+from . import vocab_choice as vocab_choice_module
 from .ann import ANNBaseline
 from .fine_tuned import FineTunedTransformers, Teacher, transformer_training
 from .plan import KDPlan
@@ -88,6 +92,16 @@ class KDStudy:
         return self.models.fit_ann(name, seed)
 
     # ---- the chapter's steps ----------------------------------------------------------------
+    def vocab_choice(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.vocab_choice.choice` of every set: set, min_count, vocab_size,
+        val_accuracy_mean, val_accuracy_sd, seeds, chosen."""
+        return vocab_choice_module.choice_table([self.models.vocab_choice(n) for n in self.sets])
+
+    def unknown_words(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.unknown_words.unknown_word_table`: every model's test accuracy on the
+        responses with and without a word outside the student's vocabulary, per set."""
+        return unknown_words_module.unknown_word_table(self.models, self.test_predictions)
+
     @cached_property
     def test_predictions(self) -> dict[tuple[str, str, int], np.ndarray]:
         """:func:`~scoring_lab.kd.results_over_seeds.predicted_test_classes`: every model's predicted test classes,

@@ -8,14 +8,17 @@ import pandas as pd
 from scipy import stats
 
 from .plan import ANN, KD_STUDENT, MODELS, SMALL, TEACHER
+from .results_over_seeds import METRICS
 from ..data.task import Task
 
 
 def table2(seed_results: pd.DataFrame, models=MODELS) -> pd.DataFrame:
-    """Per set and model: accuracy and macro-F1 mean and sd over seeds, and the number of seeds."""
+    """Per set and model: mean and sd over seeds of each metric the results have (accuracy, macro-F1,
+    weighted F1, QWK: ``<metric>_mean``, ``<metric>_sd``), and the number of seeds."""
     g = seed_results.groupby(["set", "model"], sort=False)
-    out = g.agg(accuracy_mean=("accuracy", "mean"), accuracy_sd=("accuracy", "std"),
-                macro_f1_mean=("macro_f1", "mean"), macro_f1_sd=("macro_f1", "std"), seeds=("seed", "nunique"))
+    present = [m for m in METRICS if m in seed_results.columns]
+    spread = {f"{m}_{name}": (m, how) for m in present for name, how in (("mean", "mean"), ("sd", "std"))}
+    out = g.agg(**spread, seeds=("seed", "nunique"))
     out = out.reset_index()
     out["model"] = pd.Categorical(out["model"], categories=list(models), ordered=True)
     return out.sort_values(["set", "model"], key=lambda c: c.map({s: i for i, s in enumerate(
@@ -63,8 +66,8 @@ def paired_tests(seed_results: pd.DataFrame, ours: str = KD_STUDENT, metric: str
 
 
 def beside_paper(table: pd.DataFrame, sets: dict[str, Task]) -> pd.DataFrame:
-    """Per set and model: our mean test accuracy and macro-F1 beside the paper's Table 2 figures for the
-    data set whose role the set plays (``role``; empty where the paper has no such model)."""
+    """Per set and model: our mean test accuracy, macro-F1 and weighted F1 beside the paper's Table 2 figures
+    for the data set whose role the set plays (``role``; empty where the paper has no such model)."""
     from .. import published
 
     theirs, _ = published.kd_table2()
@@ -76,7 +79,9 @@ def beside_paper(table: pd.DataFrame, sets: dict[str, Task]) -> pd.DataFrame:
         rows.append({"set": r["set"], "role": role, "model": str(r["model"]),
                      "accuracy (ours)": r["accuracy_mean"],
                      "accuracy (paper)": paper["accuracy"].get(key, np.nan),
-                     "F1 (ours, macro)": r["macro_f1_mean"], "F1 (paper)": paper["f1"].get(key, np.nan)})
+                     "F1 (ours, macro)": r["macro_f1_mean"],
+                     **({"F1 (ours, weighted)": r["weighted_f1_mean"]} if "weighted_f1_mean" in r else {}),
+                     "F1 (paper)": paper["f1"].get(key, np.nan)})
     return pd.DataFrame(rows)
 
 

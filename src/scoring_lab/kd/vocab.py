@@ -3,7 +3,9 @@
 The KD paper's student reads words, not WordPiece tokens: a Keras-style
 tokenizer (lower-case, punctuation stripped, split on white space) whose
 vocabulary keeps the most frequent training words. Index 0 is padding, index 1
-stands for every word outside the vocabulary. The vocabulary's size is what a
+stands for every word outside the vocabulary; with ``min_count`` > 1 the training
+words seen fewer times are left out too, so index 1 occurs in training and
+learns (:mod:`scoring_lab.kd.vocab_choice` chooses the threshold). The vocabulary's size is what a
 parameter budget allows (:func:`vocabulary_size_for_budget`): the embedding
 table is most of a 0.03M-parameter student.
 

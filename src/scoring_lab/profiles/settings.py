@@ -96,6 +96,12 @@ def _not_one(k: int) -> int:
     return k
 
 
+def _distinct_ascending(values: tuple) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError(f"the candidates must differ, got {list(values)}")
+    return tuple(sorted(values))
+
+
 def _no_is_false(value):
     return "no" if value is False else value    # YAML reads an unquoted no as false
 
@@ -209,6 +215,10 @@ class KDSettings:
     dense_units: Count = 16
     dropout: OpenShare = 0.2
     max_words: Count = 100               # words per response the student reads
+    vocab_min_counts: Annotated[tuple[Count, ...], Field(min_length=1),
+                                AfterValidator(_distinct_ascending)] = (1, 2, 3)
+    # candidate thresholds: a training word seen fewer times is <oov>; the one with the best mean validation
+    # accuracy of the lambda = 0 students is chosen per set (ties: the smaller; scoring_lab.kd.vocab_choice)
     lr: Positive = 1e-3                  # Adam (Keras' default)
     batch_size: Count = 32
     max_epochs: Count = 60
