@@ -1,6 +1,7 @@
 """The GW chapter's claims on the verdict framework: each builder, fed constructed predictions, reaches
 its outcomes; storage and group sizes are by construction; identical plans are never tested."""
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -20,10 +21,11 @@ def _flip(y: np.ndarray, share: float, seed: int) -> np.ndarray:
 
 
 def _responses(n: int = 300, tasks: int = 3, **methods) -> jc.Responses:
-    """Truth on ``tasks`` tasks of ``n`` responses; each method a share of flipped cells (0: the truth)."""
+    """Truth on ``tasks`` tasks of ``n`` responses; each method a share of flipped cells (0: the truth), seeded
+    by its name and task (crc32: Python's own hash of a string changes with every process)."""
     rng = np.random.default_rng(0)
     truth = {f"t{i}": (rng.random((n, L)) < 0.4).astype(np.int8) for i in range(tasks)}
-    preds = {name: {t: (y.copy() if share == 0 else _flip(y, share, seed=hash((name, t)) % 2 ** 32))
+    preds = {name: {t: (y.copy() if share == 0 else _flip(y, share, seed=zlib.crc32(f"{name}/{t}".encode())))
                     for t, y in truth.items()} for name, share in methods.items()}
     return jc.Responses(truth, preds, n_resamples=500, seed=0)
 
