@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import distill as kd_module
-from . import footprint
+from . import agreement, footprint
 from . import results_over_seeds
 from . import unknown_words as unknown_words_module
 from . import vocab_choice as vocab_choice_module
@@ -107,6 +107,12 @@ class KDStudy:
         """:func:`~scoring_lab.kd.results_over_seeds.predicted_test_classes`: every model's predicted test classes,
         {(set, model, seed): (n_test,)}."""
         return results_over_seeds.predicted_test_classes(self.transformers, self.models, self.progress)
+
+    def agreement_with_teacher(self) -> pd.DataFrame:
+        """Per set and model, agreement with the teacher's class and KL(teacher || model) on the test
+        responses, mean and sd over seeds (:mod:`~scoring_lab.kd.agreement`)."""
+        return agreement.agreement_table(agreement.agreement_rows(*agreement.probabilities_on_test(
+            self.transformers, self.models)))
 
     @cached_property
     def seed_results(self) -> pd.DataFrame:
