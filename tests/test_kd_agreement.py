@@ -46,3 +46,28 @@ def test_probabilities_of_another_shape_are_refused_naming_the_model():
 def test_no_students_no_sentence():
     rows = pd.DataFrame([{"set": "s", "model": ANN, "seed": 0, "n_test": 2, "agreement": 1.0, "kl": 0.0}])
     assert agreement.agreement_text(agreement.agreement_table(rows)) == ""
+
+
+def _classes_as_probabilities(classes: np.ndarray, k: int = 3) -> np.ndarray:
+    return np.eye(k)[classes] * 0.9 + 0.1 / k
+
+
+@pytest.mark.parametrize("kd_share, verdict", [(0.95, "held"), (0.60, "inconclusive"), (0.30, "not held")])
+def test_the_agreement_gain_reaches_every_verdict_paired_over_responses_under_holm(kd_share, verdict):
+    rng = np.random.default_rng(0)
+    n = 300
+    truth = rng.integers(0, 3, n)
+    def follower(share, seed):   # agrees with the teacher on a seeded share of the responses
+        r = np.random.default_rng(seed)
+        return np.where(r.random(n) < share, truth, (truth + 1) % 3)
+    teacher = {"a": _classes_as_probabilities(truth), "b": _classes_as_probabilities(truth)}
+    probs = {}
+    for name in teacher:
+        for s in range(2):
+            probs[(name, KD_STUDENT, s)] = _classes_as_probabilities(follower(kd_share, 10 + s))
+            probs[(name, STUDENT, s)] = _classes_as_probabilities(follower(0.60, 20 + s))
+    gain = agreement.agreement_gain(teacher, probs, n_resamples=500, seed=0)
+    assert list(gain["set"]) == ["a", "b"] and (gain["verdict"] == verdict).all()
+    assert (gain["ci_low"] <= gain["effect"]).all() and (gain["effect"] <= gain["ci_high"]).all()
+    assert (gain["n"] == "300 responses, 2 seeds").all() and (gain["p_holm"] >= gain["p"]).all()
+    assert gain["test"].str.contains("paired bootstrap of the accuracy difference").all()

@@ -117,6 +117,8 @@ def test_kd_chapter_builds_sets_from_any_source_and_compares_every_model(shape_r
     agreeing = pd.read_csv(results / "kd" / "agreement_with_teacher.csv")
     assert {"KD student", "student (lambda = 0)"} <= set(agreeing["model"])
     assert agreeing["agreement_mean"].between(0, 1).all() and (agreeing["kl_mean"] >= 0).all()
+    gain = pd.read_csv(results / "kd" / "agreement_gain.csv")
+    assert len(gain) >= 1 and (gain["ci_low"] <= gain["ci_high"]).all() and gain["verdict"].notna().all()
     assert {"qwk_mean", "weighted_f1_mean"} <= set(table.columns) and table["qwk_mean"].between(-1, 1).all()
     scored = pd.read_csv(results / "kd" / "student" / "example_scored.csv")
     assert {"id", "response", "predicted_score"} <= set(scored.columns)

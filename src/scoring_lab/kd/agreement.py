@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
+from .. import verdicts
+from ..paired_metrics import ACCURACY, pair
 from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
 
 if TYPE_CHECKING:
@@ -62,15 +64,52 @@ def agreement_table(rows: pd.DataFrame, models=MODELS) -> pd.DataFrame:
     return out.reset_index(drop=True)[COLUMNS]
 
 
-def agreement_text(table: pd.DataFrame) -> str:
-    """One sentence: per set, the KD and the lambda = 0 student's agreement with the teacher and KL."""
+GAIN_COLUMNS = ["set", "effect", "ci_low", "ci_high", "n", "p", "p_holm", "verdict", "test"]
+
+
+def agreement_gain(teacher_proba: dict[str, np.ndarray], probabilities: dict[tuple[str, str, int], np.ndarray],
+                   n_resamples: int = verdicts.N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Per set, whether the KD student agrees with the teacher's class more often than the lambda = 0
+    student on the same test responses: the difference in agreement (seeds pooled per response), its 95%
+    paired-bootstrap interval, n, the one-sided p and Holm's over the sets, and the verdict after Holm
+    (``held`` where the corrected p is below 0.05 and the interval above 0, else the bootstrap's own verdict
+    when it is ``not held``, else ``inconclusive``)."""
+    rows = []
+    for name, p in teacher_proba.items():
+        kd = [q.argmax(axis=1) for (s, m, _), q in probabilities.items() if s == name and m == KD_STUDENT]
+        plain = [q.argmax(axis=1) for (s, m, _), q in probabilities.items() if s == name and m == STUDENT]
+        if not kd or len(kd) != len(plain):
+            continue
+        v = verdicts.compare(pair(ACCURACY, (p.argmax(axis=1), kd, plain)), verdicts.GREATER, n_resamples, seed)
+        rows.append({"set": name, "effect": v.effect, "ci_low": v.ci_low, "ci_high": v.ci_high, "n": v.n_text,
+                     "p": v.p_value, "verdict": v.verdict, "test": v.test})
+    out = pd.DataFrame(rows, columns=[c for c in GAIN_COLUMNS if c != "p_holm"])
+    if out.empty:
+        return out.assign(p_holm=pd.Series(dtype=float))[GAIN_COLUMNS]
+    _, corrected = verdicts.holm(out["p"].tolist())
+    out["p_holm"] = corrected
+    out["verdict"] = [verdicts.HELD if v == verdicts.HELD and ph < 0.05 else
+                      v if v == verdicts.NOT_HELD else verdicts.INCONCLUSIVE
+                      for v, ph in zip(out["verdict"], out["p_holm"])]
+    return out[GAIN_COLUMNS]
+
+
+def agreement_text(table: pd.DataFrame, gain: pd.DataFrame | None = None) -> str:
+    """One sentence: per set, the KD and the lambda = 0 student's agreement with the teacher and KL, with
+    the paired difference's interval and verdict after Holm where ``gain`` (:func:`agreement_gain`) has it."""
+    gains = pd.DataFrame(columns=GAIN_COLUMNS).set_index("set") if gain is None else gain.set_index("set")
     parts = []
     for name, rows in table.groupby("set", sort=False):
         by = rows.set_index("model")
         if KD_STUDENT in by.index and STUDENT in by.index:
             kd, plain = by.loc[KD_STUDENT], by.loc[STUDENT]
-            parts.append(f"{name}: agreement {kd['agreement_mean']:.3f} against {plain['agreement_mean']:.3f}, "
-                         f"KL {kd['kl_mean']:.3f} against {plain['kl_mean']:.3f}")
+            part = (f"{name}: agreement {kd['agreement_mean']:.3f} against {plain['agreement_mean']:.3f}, "
+                    f"KL {kd['kl_mean']:.3f} against {plain['kl_mean']:.3f}")
+            if name in gains.index:
+                g = gains.loc[name]
+                part += (f" (agreement difference {g['effect']:+.3f}, 95% interval [{g['ci_low']:+.3f}, "
+                         f"{g['ci_high']:+.3f}], {g['n']}: {g['verdict']} after Holm)")
+            parts.append(part)
     if not parts:
         return ""
     return (f"With the teacher on the test responses, the KD student against the λ = 0 student (mean over seeds; "

@@ -16,7 +16,8 @@ It is a facade over the step modules: :mod:`~scoring_lab.kd.plan` (which models,
 :mod:`~scoring_lab.kd.fine_tuned` (teachers, small transformers, teacher targets),
 :mod:`~scoring_lab.kd.students` (students and the ANN, cached),
 :mod:`~scoring_lab.kd.vocab_choice` (the student vocabulary's count threshold, chosen on validation),
-:mod:`~scoring_lab.kd.unknown_words` (accuracy with and without words the student does not know),
+:mod:`~scoring_lab.kd.unknown_words` (accuracy with and without words unseen in training),
+:mod:`~scoring_lab.kd.agreement` (agreement with the teacher and KL on test, and its paired test),
 :mod:`~scoring_lab.kd.results_over_seeds` (per-seed test results, the lambda sweep, out-of-fold
 against in-sample targets) and :mod:`~scoring_lab.kd.footprint` (the shipped student, size and speed).
 The chapter summarises the results with :mod:`~scoring_lab.kd.tables` and states its claims and
@@ -99,7 +100,7 @@ class KDStudy:
 
     def unknown_words(self) -> pd.DataFrame:
         """:func:`~scoring_lab.kd.unknown_words.unknown_word_table`: every model's test accuracy on the
-        responses with and without a word outside the student's vocabulary, per set."""
+        responses with and without a word no training response of the set has, per set."""
         return unknown_words_module.unknown_word_table(self.models, self.test_predictions)
 
     @cached_property
@@ -108,11 +109,23 @@ class KDStudy:
         {(set, model, seed): (n_test,)}."""
         return results_over_seeds.predicted_test_classes(self.transformers, self.models, self.progress)
 
+    @cached_property
+    def test_probabilities(self) -> tuple[dict, dict]:
+        """:func:`~scoring_lab.kd.agreement.probabilities_on_test`: the teacher's and every other model's test
+        probabilities, computed once for the agreement table and its paired test."""
+        return agreement.probabilities_on_test(self.transformers, self.models)
+
     def agreement_with_teacher(self) -> pd.DataFrame:
         """Per set and model, agreement with the teacher's class and KL(teacher || model) on the test
         responses, mean and sd over seeds (:mod:`~scoring_lab.kd.agreement`)."""
-        return agreement.agreement_table(agreement.agreement_rows(*agreement.probabilities_on_test(
-            self.transformers, self.models)))
+        return agreement.agreement_table(agreement.agreement_rows(*self.test_probabilities))
+
+    def agreement_gain(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.agreement.agreement_gain`: the KD student's agreement with the teacher against
+        the lambda = 0 student's, per set, paired over test responses, Holm over the sets (the profile's
+        ``claims`` resamples and seed)."""
+        c = self.profile.claims
+        return agreement.agreement_gain(*self.test_probabilities, c.n_resamples, c.seed)
 
     @cached_property
     def seed_results(self) -> pd.DataFrame:
