@@ -35,7 +35,7 @@ def main() -> None:
     study = KDStudy(sets, run.profile, run.cache, seed=run.seed, progress=True, tasks=run.tasks)
     name = args.set or study.single_item_sets[0]
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = deploy.export_onnx(study.student(name, study.seed, study.kd.lam).student, Path(tmp) / "s.onnx")
+        onnx_path = deploy.export_onnx(study.models.kd_student(name, study.seed).student, Path(tmp) / "s.onnx")
         sizes = study.size_and_speed(name, onnx_path, n_responses=args.responses, threads=args.threads, repeats=7)
     print(f"\nKD models of {name!r}, profile {args.profile}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), {args.responses} test responses")

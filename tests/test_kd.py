@@ -4,13 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from torch.nn import functional as F
 
 from kd_tasks import tiny_task
 from scoring_lab.kd import distill as kd, students, tables
 from scoring_lab.kd.ann import fit_ann
-from scoring_lab.kd.plan import KD_STUDENT, STUDENT, TEACHER
+from scoring_lab.kd.plan import KD_STUDENT, TEACHER
 from scoring_lab.data import load_tasks
 from scoring_lab.kd import sets as kd_sets
 from scoring_lab.kd.sets import BENCHMARK_SETS, KDSetSpec, build_kd_set, build_kd_sets, class_balance
@@ -196,24 +195,31 @@ def test_ann_baseline_early_stops_on_validation_loss():
     assert m.n_parameters == m.info["n_features"] * 8 + 8 + 8 * 3 + 3
 
 
-def test_paired_tests_pair_by_seed_and_test_a_single_seed_baseline_as_a_constant():
-    rows = []
-    kd_acc, st_acc = [0.80, 0.82, 0.81], [0.78, 0.79, 0.80]
-    for s in range(3):
-        rows += [{"set": "x", "model": KD_STUDENT, "seed": s, "accuracy": kd_acc[s]},
-                 {"set": "x", "model": STUDENT, "seed": s, "accuracy": st_acc[s]}]
-    rows.append({"set": "x", "model": TEACHER, "seed": 0, "accuracy": 0.9})
-    t = tables.paired_tests(pd.DataFrame(rows)).set_index("baseline")
-    ref = stats.ttest_rel(kd_acc, st_acc)
-    assert t.loc[STUDENT, "p"] == pytest.approx(ref.pvalue)
-    assert t.loc[STUDENT, "mean_difference"] == pytest.approx(np.mean(kd_acc) - np.mean(st_acc))
-    assert t.loc[TEACHER, "p"] == pytest.approx(stats.ttest_1samp(kd_acc, 0.9).pvalue)
-    assert t.loc[TEACHER, "test"].startswith("one-sample")
+def test_gain_by_set_pairs_responses_pools_seeds_and_corrects_over_sets():
+    from scoring_lab.kd import claim_tests
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    right, wrong = y.copy(), (y + 1) % 3
+    flip = lambda share, seed: np.where(np.random.default_rng(seed).random(400) < share, wrong, right)  # noqa: E731
+    samples = {"ahead": (y, [flip(0.1, 1), flip(0.1, 2)], [flip(0.3, 3), flip(0.3, 4)]),   # A far ahead
+               "same": (y, [flip(0.2, 5)], [flip(0.2, 6)]),                                 # one seed each: a sample
+               "behind": (y, [flip(0.4, 7), flip(0.4, 8)], [flip(0.1, 9), flip(0.1, 10)])}
+    t = claim_tests.gain_by_set(samples, n_resamples=500, seed=0).set_index("set")
+    assert list(t.columns) == [c for c in claim_tests.GAIN_COLUMNS if c != "set"]
+    acc = lambda preds: np.mean([(p == y).mean() for p in preds])  # noqa: E731
+    assert t.loc["ahead", "effect"] == pytest.approx(acc(samples["ahead"][1]) - acc(samples["ahead"][2]))
+    assert t.loc["ahead", "verdict"] == "held" and t.loc["ahead", "ci_low"] > 0
+    assert t.loc["same", "verdict"] == "inconclusive"
+    assert t.loc["behind", "verdict"] == "not held" and t.loc["behind", "ci_high"] < 0
+    assert (t["p_holm"] >= t["p"]).all() and t.loc["same", "n"].startswith("400")
+    assert claim_tests.gain_by_set({}, 100, 0).empty
 
 
 def test_profiles_carry_the_kd_settings():
     d, smoke = load_profile("default").kd, load_profile("smoke").kd
-    assert d.seeds >= 5 and 0.2 in d.lambdas and 0.0 in d.lambdas and d.lam == 0.2
+    assert d.seeds >= 5 and 0.0 in d.lambdas and {0.02, 0.05, 0.08} <= set(d.lambdas) and 1.0 in d.temperatures
+    assert len(d.temperatures) >= 2
     assert smoke.seeds < d.seeds
 
 

@@ -10,7 +10,7 @@ import pytest
 from scoring_lab import claims, verdicts
 from scoring_lab.kd import claim_tests as ct
 from scoring_lab.kd import footprint, report
-from scoring_lab.kd.plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
+from scoring_lab.kd.plan import ANN, KD_STUDENT, ORACLE_STUDENT, SMALL, STUDENT, TEACHER
 from scoring_lab.kd.results_over_seeds import scores_of_predictions
 from scoring_lab.metrics import multiclass_macro_f1
 
@@ -115,7 +115,7 @@ def test_speedup_is_a_band_on_the_ratio_of_median_seconds_over_timed_responses(f
 
 # ----------------------------------------------------------------------------- the chapter's rows
 def _chapter(teacher=.8, kd=.75, small=.7, ann=.6, plain=.74, small_on=("a", "b"), n=300, latencies=True,
-             source=None):
+             source=None, oracle=.85):
     """kd_claims' inputs for two sets: each model right on its share of the test responses."""
     truth = _truth(n)
     preds = {}
@@ -124,7 +124,8 @@ def _chapter(teacher=.8, kd=.75, small=.7, ann=.6, plain=.74, small_on=("a", "b"
         if s in small_on:
             preds[(s, SMALL, 0)] = _at(y, small, 10 + i)
         for seed in range(2):
-            for j, (model, acc) in enumerate(((ANN, ann), (STUDENT, plain), (KD_STUDENT, kd))):
+            models = ((ANN, ann), (STUDENT, plain), (KD_STUDENT, kd)) + (((ORACLE_STUDENT, oracle),) if oracle else ())
+            for j, (model, acc) in enumerate(models):
                 preds[(s, model, seed)] = _at(y, acc, 100 * seed + 20 * j + i)
     sets = {s: SimpleNamespace(test=SimpleNamespace(scores=y), meta={"role": s, "data_source": source})
             for s, y in truth.items()}
@@ -139,9 +140,9 @@ def test_the_chapters_claims_csv_has_the_new_columns_and_a_test_behind_every_mea
     path.parent.mkdir()
     claims.claims_table(rows).to_csv(path, index=False)
     table = claims.read_claims(path)              # the checker: columns, vocabulary, interval, test and n
-    assert list(table.columns) == claims.COLUMNS and len(table) == 7
+    assert list(table.columns) == claims.COLUMNS and len(table) == 8
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
-    assert len(measured) == 6 and (measured["test"] != "").all() and (measured["n"] != "").all()
+    assert len(measured) == 7 and (measured["test"] != "").all() and (measured["n"] != "").all()
     by = table.set_index("claim")
     ann = by.loc["The KD student is more accurate than the ANN (by about 3% on average)"]
     assert ann["verdict"] == "held" and "Holm" in ann["note"] and ann["n"] == "600 responses, 2 seeds"
@@ -183,10 +184,20 @@ def test_a_sets_data_source_is_its_member_tasks_source():
 
 def test_no_verdict_is_decided_before_training():
     """Every measured verdict moves with the predictions: the same settings reach opposite verdicts."""
-    good, bad = report.kd_claims(*_chapter(kd=.9, plain=.6)), report.kd_claims(*_chapter(kd=.5, plain=.8, teacher=.9))
+    good = report.kd_claims(*_chapter(kd=.9, plain=.6))
+    bad = report.kd_claims(*_chapter(kd=.5, plain=.8, teacher=.9, oracle=.6))
     for g, b in zip(good, bad):
         if g.basis == "measured" and "faster" not in g.claim:
             assert g.verdict != b.verdict, g.claim
+
+
+def test_the_positive_control_is_judged_on_the_generators_student_and_not_tested_without_one():
+    rows = {r.claim: r for r in report.kd_claims(*_chapter(oracle=.9, plain=.6))}
+    assert rows[report.CONTROL_CLAIM].verdict == "held" and "not the paper's claim" in rows[report.CONTROL_CLAIM].note
+    rows = {r.claim: r for r in report.kd_claims(*_chapter(oracle=.55, plain=.75))}
+    assert rows[report.CONTROL_CLAIM].verdict == "not held"
+    rows = {r.claim: r for r in report.kd_claims(*_chapter(oracle=None))}
+    assert rows[report.CONTROL_CLAIM].verdict == "not tested" and "no generator" in rows[report.CONTROL_CLAIM].note
 
 
 def test_a_baseline_left_out_is_named_and_no_baseline_is_not_tested():
@@ -204,7 +215,7 @@ def test_not_applicable_claims_are_valid_rows(tmp_path):
     path = tmp_path / "claims.csv"
     claims.claims_table(rows).to_csv(path, index=False)
     table = claims.read_claims(path)
-    assert len(table) == 7 and (table["verdict"] == "not tested").all()
+    assert len(table) == 8 and (table["verdict"] == "not tested").all()
     assert table.set_index("claim").loc["The student has about 4,000 times fewer parameters than the teacher",
                                         "basis"] == "by construction"
 
@@ -223,8 +234,8 @@ def test_response_latencies_time_both_models_on_the_same_responses_in_turn():
     student = SimpleNamespace(predict_proba=lambda b: calls.append(("student", tuple(b))))
     transformers = SimpleNamespace(small_transformer=lambda name: SimpleNamespace(scorer=small))
     models = SimpleNamespace(sets={"a": SimpleNamespace(test=SimpleNamespace(texts=["x", "y", "z"]))},
-                             plan=SimpleNamespace(seed=0), kd=SimpleNamespace(lam=0.5),
-                             student=lambda name, seed, lam: SimpleNamespace(student=student))
+                             plan=SimpleNamespace(seed=0),
+                             kd_student=lambda name, seed: SimpleNamespace(student=student))
     t = footprint.response_latencies(transformers, models, "a", n_responses=2)
     assert list(t.columns) == ["response", "small_seconds", "student_seconds"] and len(t) == 2
     assert calls == [("small", ("x",)), ("student", ("x",)), ("small", ("x",)), ("student", ("x",)),

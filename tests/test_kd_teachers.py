@@ -114,3 +114,26 @@ def test_only_responses_outside_a_scorers_training_split_count_as_held_out(bench
     assert held.any() and (~held).any()
     assert all((str(i) in trained) != h for i, h in zip(single.val.ids, held))
     assert kd_teachers.not_trained_on(single, single.test, benchmark).all()
+
+
+def test_a_per_task_teacher_looks_each_response_up_in_its_tasks_own_predictions(benchmark):
+    """The teacher's probabilities of a KD set's responses are the rows of its member task's predictions on
+    the task's own splits, found by id: the same as scoring those responses directly."""
+    from scoring_lab.data.task import concat_splits
+    from scoring_lab.errors import DataError
+
+    def fake_predict(split):            # a deterministic 'scorer': a response's output depends on its text alone
+        return np.array([[(hash(t) % 97) / 97, (len(t) % 13) / 13] for t in split.texts])
+
+    pooled = build_kd_set(benchmark, BENCHMARK_SETS[0])
+    name = BENCHMARK_SETS[0].tasks[1]
+    index, proba = kd_teachers.task_probabilities_by_id(benchmark[name], fake_predict)
+    whole = concat_splits(benchmark[name].train, benchmark[name].val, benchmark[name].test)
+    assert len(index) == len(whole) and np.array_equal(proba, fake_predict(whole))
+    for split in (pooled.train, pooled.test):
+        mine = split.subset(np.flatnonzero(member_tasks(pooled, split) == name))
+        rows = kd_teachers.rows_by_id(pooled, mine, index, name)
+        np.testing.assert_array_equal(proba[rows], fake_predict(mine))
+    stranger = Split(ids=[f"{name}/nobody"], texts=["x"])
+    with pytest.raises(DataError, match="nobody"):
+        kd_teachers.rows_by_id(pooled, stranger, index, name)

@@ -78,9 +78,11 @@ def test_oov_learns_only_when_rare_training_words_map_to_it():
 
 def _models(tmp_path, task: Task, **kd_settings) -> StudentsAndANN:
     """The students of ``task`` without a teacher (every planned student has lambda 0)."""
-    plan = KDPlan({task.name: task}, KDSettings(**{"max_epochs": 3, "patience": 3, "seeds": 2, "lam": 0.0,
-                                                   "lambdas": (0.0,), **kd_settings}))
-    return StudentsAndANN(plan, transformers=None, cache=ArtifactCache(tmp_path), progress=False)
+    plan = KDPlan({task.name: task}, KDSettings(**{"max_epochs": 3, "patience": 3, "seeds": 2,
+                                                   "sweep_set": "elsewhere", **kd_settings}))
+    models = StudentsAndANN(plan, transformers=None, cache=ArtifactCache(tmp_path), progress=False)
+    models.planned_students = lambda name: plan.planned_students(name, models.min_count(name))  # no KD: lambda 0 only
+    return models
 
 
 def test_the_choice_reads_the_candidates_validation_accuracy_and_every_student_uses_it(tmp_path):

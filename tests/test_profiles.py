@@ -49,15 +49,16 @@ def test_missing_profile_file(tmp_path):
 # sha256 of repr(asdict(section)) as the hand-written loader gave them: repr tells 1 from 1.0 and a
 # tuple from a list, so a change in any value or type (which would change cache keys and retrain the
 # book) fails here. A deliberate edit of a profile's YAML updates its line (the kd lines: kd.vocab_min_counts,
-# issue 26, which is no cache-key input: the thresholds tried choose students, each keyed by its own).
+# issue 26, which is no cache-key input: the thresholds tried choose students, each keyed by its own; then
+# kd.lambdas and kd.temperatures, issue 26, the candidates of the choice of lambda and tau, the same way).
 SECTION_DIGESTS = {
-    "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "f8091e92383109ed",
+    "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "2e3f003be686068a",
               "gw": "ff5f423fb7a3ac67", "moe": "b40ceb6f44f54977", "irt": "fb017793020e7cb3",
               "claims": "7b10d014664d5fa8"},
-    "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "1541d0b7f84f408a",
+    "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "31ecbaf48520fa47",
                 "gw": "7c956d26162710c5", "moe": "1b989fb76be0da66", "irt": "ae926d65974f6659",
                 "claims": "df9ea8ebea43890a"},
-    "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "57f6efb784615778",
+    "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "bea61c31d6954a8f",
               "gw": "d655a8b6b00b3063", "moe": "7c771d814bbc2a39", "irt": "edceb98a05d3d49d",
               "claims": "df9ea8ebea43890a"},
 }

@@ -122,6 +122,16 @@ def test_kd_chapter_builds_sets_from_any_source_and_compares_every_model(shape_r
     assert {"qwk_mean", "weighted_f1_mean"} <= set(table.columns) and table["qwk_mean"].between(-1, 1).all()
     scored = pd.read_csv(results / "kd" / "student" / "example_scored.csv")
     assert {"id", "response", "predicted_score"} <= set(scored.columns)
+    choice = pd.read_csv(results / "kd" / "distillation_choice.csv")   # lambda and tau chosen on validation
+    assert choice["chosen"].sum() == 1 and (choice["lam"] > 0).all()
+    # real data have no generator probabilities: no positive control, and the claim says so
+    assert "student of the generator" not in set(table["model"])
+    control = claims[claims["claim"].str.startswith("Positive control")]
+    assert len(control) == 1 and control["verdict"].iloc[0] == "not tested"
+    against = pd.read_csv(results / "kd" / "targets_against_labels.csv")
+    assert set(against["targets"]) == {"in-sample"} and against["agreement_with_labels"].between(0, 1).all()
+    costs = pd.read_csv(results / "kd" / "step_costs.csv")
+    assert {"LSTM students: training", "teachers: inference"} <= set(costs["step"]) and (costs["seconds"] >= 0).all()
 
 
 def test_gw_chapter_plans_merges_and_scores_any_source(shape_run):

@@ -91,22 +91,36 @@ def not_applicable(title: str):
 
 
 def lambda_sensitivity(sweep: pd.DataFrame, references: dict[str, float] | None = None,
-                       papers_range: tuple[float, float] | None = None, title: str | None = None):
-    """Test accuracy (and validation accuracy) against lambda, mean ± sd over seeds; ``sweep`` has
-    columns lam, seed, accuracy, val_accuracy. ``references``: label -> a baseline's mean test accuracy,
-    drawn as horizontal lines; ``papers_range`` shaded."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    g = sweep.groupby("lam")
-    for column, label, marker in (("accuracy", "KD student, test", "o"), ("val_accuracy", "KD student, validation", "s")):
-        m, s = g[column].mean(), g[column].std()
-        ax.errorbar(m.index, m.values, yerr=s.values, marker=marker, capsize=3, label=label)
+                       papers_range: tuple[float, float] | None = None, title: str | None = None,
+                       chosen: tuple[float, float] | None = None):
+    """Test accuracy against lambda, mean ± sd over seeds, one line per kind of target and temperature;
+    ``sweep`` has columns lam, seed, accuracy and, where it sweeps more than lambda, targets and
+    temperature (the lambda = 0 students start every line). ``references``: label -> a baseline's mean test
+    accuracy, drawn as horizontal lines; ``papers_range`` shaded; ``chosen`` (lambda, tau) circled."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.4))
+    sweep = sweep.assign(targets=sweep.get("targets", "in-sample"), temperature=sweep.get("temperature", 1.0))
+    zero = sweep[sweep["lam"] == 0]
+    lines = sweep[sweep["lam"] > 0].groupby(["targets", "temperature"], sort=False)
+    for (how, tau), rows in lines:
+        g = pd.concat([zero, rows]).groupby("lam")["accuracy"]
+        m, sd = g.mean(), g.std()
+        label = ("teacher's targets" if how == "in-sample" else "generator's targets (positive control)" if
+                 how == "oracle" else f"{how} targets") + f", tau = {tau:g}"
+        ax.errorbar(m.index, m.values, yerr=sd.values, marker="o" if how == "in-sample" else "^", capsize=3,
+                    linestyle="-" if how == "in-sample" else "--", label=label)
+    if chosen is not None:
+        rows = sweep[(sweep["lam"] == chosen[0]) & (sweep["temperature"] == chosen[1]) &
+                     (sweep["targets"] == "in-sample")]
+        if len(rows):
+            ax.plot([chosen[0]], [rows["accuracy"].mean()], marker="o", markersize=14, markerfacecolor="none",
+                    markeredgecolor="black", linestyle="none", label="chosen on validation")
     for (name, value), style in zip((references or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
         ax.axhline(value, linestyle=style, color="grey", label=f"{name}, test")
     if papers_range:
         ax.axvspan(*papers_range, color="orange", alpha=0.15, label="the paper's range")
     ax.set_xscale("symlog", linthresh=0.02)
     ax.set_xlabel("lambda (weight of the teacher term, Eq. 2; symmetric log scale)")
-    ax.set_ylabel("accuracy (mean ± sd over seeds)")
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
     ax.set_title(title or "Sensitivity of the KD student to lambda")
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.tight_layout()

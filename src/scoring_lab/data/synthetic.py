@@ -66,6 +66,7 @@ TASK_NAMES: tuple[str, ...] = (
     "natural_sugar",
 )
 N_CLASSES = 4
+LABEL_PROBABILITY = "label_probability"   # task.meta key: response id -> (L,) pre-noise label probabilities
 BENCHMARK_DIR = Path(__file__).parent / "benchmark"
 _MIN_TRAIN, _MIN_TEST = 40, 12
 
@@ -394,8 +395,12 @@ def holistic_scores(labels: np.ndarray) -> np.ndarray:
 
 
 def _generate_split(spec: _TaskSpec, n: int, split: str, knobs: DifficultyKnobs,
-                    rng: np.random.Generator) -> Split:
+                    rng: np.random.Generator) -> tuple[Split, np.ndarray]:
+    """The split, and (n, L) float the probability that each of its labels is 1 given what its text was
+    composed from (the dimensions met, before rater noise): ``1 - rater_noise`` for a met dimension,
+    ``rater_noise`` for an unmet one, 0 for every label of an off-topic answer (never noised)."""
     L = len(spec.dims)
+    label_probability = np.zeros((n, L))
     theta = rng.standard_normal(n)
     draw = _Draw(rng)
     a = np.array([d.a for d in spec.dims])
@@ -416,8 +421,10 @@ def _generate_split(spec: _TaskSpec, n: int, split: str, knobs: DifficultyKnobs,
         texts.append(_compose(spec, met, split, knobs, draw))
         flip = np.array([draw.u() < knobs.rater_noise for _ in range(L)])
         labels[i] = met ^ flip
+        label_probability[i] = np.where(met, 1.0 - knobs.rater_noise, knobs.rater_noise)
     ids = np.array([f"{spec.name}-{split}-{i:05d}" for i in range(n)], dtype=object)
-    return Split(ids=ids, texts=texts, labels=labels, scores=holistic_scores(labels), ability=theta)
+    return (Split(ids=ids, texts=texts, labels=labels, scores=holistic_scores(labels), ability=theta),
+            label_probability)
 
 
 def _scaled(n: int, scale: float, floor: int) -> int:
@@ -428,10 +435,10 @@ def _generate_task(spec: _TaskSpec, seed: int, scale: float, difficulty: float, 
                    knobs: DifficultyKnobs) -> Task:
     ss = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(spec.name.encode("utf-8")),))
     train_ss, test_ss, carve_ss = ss.spawn(3)
-    full = _generate_split(spec, _scaled(spec.n_train, scale, _MIN_TRAIN), "train", knobs,
-                           np.random.default_rng(train_ss))
-    test = _generate_split(spec, _scaled(spec.n_test, scale, _MIN_TEST), "test", knobs,
-                           np.random.default_rng(test_ss))
+    full, full_probability = _generate_split(spec, _scaled(spec.n_train, scale, _MIN_TRAIN), "train", knobs,
+                                             np.random.default_rng(train_ss))
+    test, test_probability = _generate_split(spec, _scaled(spec.n_test, scale, _MIN_TEST), "test", knobs,
+                                             np.random.default_rng(test_ss))
     train, val = carve_validation(full, val_fraction, int(carve_ss.generate_state(1)[0]))
     meta = {
         "source": "synthetic",
@@ -444,6 +451,10 @@ def _generate_task(spec: _TaskSpec, seed: int, scale: float, difficulty: float, 
         "scale": scale,
         "difficulty": difficulty,
         "knobs": knobs.as_dict(),
+        # response id -> (L,) probability of each label given the text's making, before rater noise: the
+        # generator's own answer, an oracle teacher (scoring_lab.kd.oracle)
+        LABEL_PROBABILITY: {str(i): p for s, ps in ((full, full_probability), (test, test_probability))
+                            for i, p in zip(s.ids, ps)},
     }
     meta["view"] = view
     return Task(name=spec.name, kind="multilabel" if view == "multilabel" else "multiclass", train=train, val=val,

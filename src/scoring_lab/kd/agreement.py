@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import rel_entr
 
 from .. import verdicts
-from ..paired_metrics import ACCURACY, pair
+from .claim_tests import GAIN_COLUMNS, gain_by_set
 from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
 
 if TYPE_CHECKING:
@@ -64,34 +64,19 @@ def agreement_table(rows: pd.DataFrame, models=MODELS) -> pd.DataFrame:
     return out.reset_index(drop=True)[COLUMNS]
 
 
-GAIN_COLUMNS = ["set", "effect", "ci_low", "ci_high", "n", "p", "p_holm", "verdict", "test"]
-
-
 def agreement_gain(teacher_proba: dict[str, np.ndarray], probabilities: dict[tuple[str, str, int], np.ndarray],
                    n_resamples: int = verdicts.N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """Per set, whether the KD student agrees with the teacher's class more often than the lambda = 0
-    student on the same test responses: the difference in agreement (seeds pooled per response), its 95%
-    paired-bootstrap interval, n, the one-sided p and Holm's over the sets, and the verdict after Holm
-    (``held`` where the corrected p is below 0.05 and the interval above 0, else the bootstrap's own verdict
-    when it is ``not held``, else ``inconclusive``)."""
-    rows = []
+    student on the same test responses (:func:`~scoring_lab.kd.claim_tests.gain_by_set`, the teacher's
+    classes in place of the labels: difference, 95% paired-bootstrap interval, n, p and Holm's over the sets)."""
+    classes = {s: {k: q.argmax(axis=1) for k, q in probabilities.items() if k[0] == s} for s in teacher_proba}
+    samples = {}
     for name, p in teacher_proba.items():
-        kd = [q.argmax(axis=1) for (s, m, _), q in probabilities.items() if s == name and m == KD_STUDENT]
-        plain = [q.argmax(axis=1) for (s, m, _), q in probabilities.items() if s == name and m == STUDENT]
-        if not kd or len(kd) != len(plain):
-            continue
-        v = verdicts.compare(pair(ACCURACY, (p.argmax(axis=1), kd, plain)), verdicts.GREATER, n_resamples, seed)
-        rows.append({"set": name, "effect": v.effect, "ci_low": v.ci_low, "ci_high": v.ci_high, "n": v.n_text,
-                     "p": v.p_value, "verdict": v.verdict, "test": v.test})
-    out = pd.DataFrame(rows, columns=[c for c in GAIN_COLUMNS if c != "p_holm"])
-    if out.empty:
-        return out.assign(p_holm=pd.Series(dtype=float))[GAIN_COLUMNS]
-    _, corrected = verdicts.holm(out["p"].tolist())
-    out["p_holm"] = corrected
-    out["verdict"] = [verdicts.HELD if v == verdicts.HELD and ph < 0.05 else
-                      v if v == verdicts.NOT_HELD else verdicts.INCONCLUSIVE
-                      for v, ph in zip(out["verdict"], out["p_holm"])]
-    return out[GAIN_COLUMNS]
+        kd = [c for (_, m, _), c in classes[name].items() if m == KD_STUDENT]
+        plain = [c for (_, m, _), c in classes[name].items() if m == STUDENT]
+        if kd and len(kd) == len(plain):
+            samples[name] = (p.argmax(axis=1), kd, plain)
+    return gain_by_set(samples, n_resamples, seed)
 
 
 def agreement_text(table: pd.DataFrame, gain: pd.DataFrame | None = None) -> str:
@@ -130,5 +115,5 @@ def probabilities_on_test(transformers: "FineTunedTransformers", models: "Studen
         for s in plan.seeds:
             out[(name, ANN, s)] = models.ann_test_proba(name, s)[0]
             out[(name, STUDENT, s)] = models.student(name, s, 0.0).student.predict_proba(task.test.texts)
-            out[(name, KD_STUDENT, s)] = models.student(name, s, plan.kd.lam).student.predict_proba(task.test.texts)
+            out[(name, KD_STUDENT, s)] = models.kd_student(name, s).student.predict_proba(task.test.texts)
     return teacher, out

@@ -6,6 +6,7 @@ seeds pooled per response (:mod:`scoring_lab.paired_metrics`), and judged by :mo
   where each model has one prediction per response) and one over all sets together (stratified by
   set, the sets' accuracies averaged as the paper averages them), for :func:`~scoring_lab.verdicts.compare_all`;
 * :func:`every_set`: several such claims corrected together (Holm), "k of m held after correction";
+* :func:`gain_by_set`: one model against another on each set apart, Holm over the sets, as a table;
 * :func:`gap_at_most`: the teacher's lead over the KD student against the paper's, one-sided;
 * :func:`speedup_band`: a wall-clock speed-up against the paper's, its interval over timed responses.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 
 from .. import verdicts
 from ..paired_metrics import ACCURACY, pair
@@ -68,6 +70,31 @@ def every_set(parts: dict[str, Verdict], n_seeds: str = "") -> Verdict:
     v = verdicts.compare_all(list(parts.values()))
     n = sum(p.n for p in parts.values())
     return dataclasses.replace(v, n=n, n_text=f"{len(parts)} comparisons over {n} test responses{n_seeds}")
+
+
+GAIN_COLUMNS = ["set", "effect", "ci_low", "ci_high", "n", "p", "p_holm", "verdict", "test"]
+
+
+def gain_by_set(samples: dict[str, tuple], n_resamples: int, seed: int) -> pd.DataFrame:
+    """Per set of ``samples`` (:func:`by_set`), whether A's accuracy against the set's reference classes is
+    above B's on the same test responses: the difference (seeds pooled per response), its 95% paired
+    bootstrap interval, n, the one-sided p and Holm's over the sets, and the verdict after Holm (``held``
+    where the corrected p is below 0.05 and the interval above 0, ``not held`` where the bootstrap's own
+    verdict is, else ``inconclusive``): :data:`GAIN_COLUMNS`."""
+    rows = []
+    for name, s in samples.items():
+        v = verdicts.compare(pair(ACCURACY, s), GREATER, n_resamples, seed)
+        rows.append({"set": name, "effect": v.effect, "ci_low": v.ci_low, "ci_high": v.ci_high, "n": v.n_text,
+                     "p": v.p_value, "verdict": v.verdict, "test": v.test})
+    out = pd.DataFrame(rows, columns=[c for c in GAIN_COLUMNS if c != "p_holm"])
+    if out.empty:
+        return out.assign(p_holm=pd.Series(dtype=float))[GAIN_COLUMNS]
+    _, corrected = verdicts.holm(out["p"].tolist())
+    out["p_holm"] = corrected
+    out["verdict"] = [verdicts.HELD if v == verdicts.HELD and ph < 0.05 else
+                      v if v == verdicts.NOT_HELD else verdicts.INCONCLUSIVE
+                      for v, ph in zip(out["verdict"], out["p_holm"])]
+    return out[GAIN_COLUMNS]
 
 
 def gap_at_most(samples: dict[str, tuple], paper_gap: float, n_resamples: int, seed: int) -> Verdict:

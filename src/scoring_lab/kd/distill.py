@@ -5,7 +5,13 @@ class probabilities p (both per response)::
 
     L_KD = CE(y, softmax(z)) + lambda * (1/N) sum_i  -sum_k p_ik log softmax(z_i)_k
 
-``lambda = 0`` is plain cross-entropy. The teacher's probabilities are joined
+``lambda = 0`` is plain cross-entropy. With Hinton et al.'s temperature tau (the paper uses
+none: tau = 1), the teacher term compares the tempered distributions and is scaled by tau^2,
+so its gradient keeps its size as tau grows::
+
+    lambda * tau^2 * (1/N) sum_i  -sum_k p_ik^(tau) log softmax(z_i / tau)_k,   p^(tau) = softmax(log p / tau)
+
+At tau = 1 this is the paper's term, computed exactly as it (no tempering is applied). The teacher's probabilities are joined
 to the training responses by response id (:class:`TeacherProbabilities`), never
 by position; a run where a training response has no teacher probability fails
 and names how many and which. They come either from the teacher scoring its own
@@ -105,8 +111,22 @@ def soft_cross_entropy(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return -(p * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
-def kd_loss(logits: torch.Tensor, targets: torch.Tensor, teacher_proba: torch.Tensor | None, lam: float) -> torch.Tensor:
-    """The paper's Eq. 2: CE with the labels + ``lam`` x CE with the teacher's probabilities.
+def tempered(p: np.ndarray | torch.Tensor, temperature: float):
+    """(n, K) probabilities softened at ``temperature``: p^(1/tau), renormalised (= softmax(log p / tau));
+    ``p`` itself at tau = 1. A zero stays zero."""
+    if temperature == 1:
+        return p
+    if isinstance(p, torch.Tensor):
+        q = p.double() ** (1.0 / temperature)
+        return (q / q.sum(dim=-1, keepdim=True)).to(p.dtype)
+    q = np.asarray(p, dtype=np.float64) ** (1.0 / temperature)
+    return (q / q.sum(axis=-1, keepdims=True)).astype(np.asarray(p).dtype)
+
+
+def kd_loss(logits: torch.Tensor, targets: torch.Tensor, teacher_proba: torch.Tensor | None, lam: float,
+            temperature: float = 1.0) -> torch.Tensor:
+    """The paper's Eq. 2: CE with the labels + ``lam`` x CE with the teacher's probabilities (at
+    ``temperature`` tau: the tempered distributions, times tau^2).
 
     logits (B, K), targets (B,) classes, teacher_proba (B, K) or None (only with ``lam == 0``)."""
     loss = F.cross_entropy(logits, targets)
@@ -114,7 +134,10 @@ def kd_loss(logits: torch.Tensor, targets: torch.Tensor, teacher_proba: torch.Te
         return loss
     if teacher_proba is None:
         raise TeacherTargetError(f"lambda = {lam} needs teacher probabilities; there are none")
-    return loss + lam * soft_cross_entropy(logits, teacher_proba)
+    if temperature == 1:
+        return loss + lam * soft_cross_entropy(logits, teacher_proba)
+    return loss + lam * temperature ** 2 * soft_cross_entropy(logits / temperature,
+                                                              tempered(teacher_proba, temperature))
 
 
 def student_config(n_classes: int, vocab_size: int, settings: KDSettings) -> StudentConfig:
@@ -153,13 +176,15 @@ def _batches(lengths: list[int], batch_size: int, gen: torch.Generator) -> list[
 @dataclass(frozen=True)
 class StudentRequest:
     """One student to train: its seed, its lambda, the teacher targets it learns from (a key of
-    the ``teachers`` given to :func:`train_students`; None with lambda 0) and its vocabulary's
-    ``min_count`` (training words seen fewer times are ``<oov>``)."""
+    the ``teachers`` given to :func:`train_students`; None with lambda 0), its vocabulary's
+    ``min_count`` (training words seen fewer times are ``<oov>``) and the distillation temperature
+    (1 with lambda 0: there is nothing to temper)."""
 
     seed: int
     lam: float = 0.0
     targets: str | None = None
     min_count: int = 1
+    temperature: float = 1.0
 
 
 DROPOUT_STREAM = 2 ** 40   # a member's dropout generator is seeded with seed + this, its batch order with seed
@@ -167,13 +192,13 @@ DROPOUT_STREAM = 2 ** 40   # a member's dropout generator is seeded with seed + 
 
 def train_student(task: Task, settings: KDSettings, seed: int = 0, lam: float = 0.0,
                   teacher: TeacherProbabilities | None = None, progress: bool = False,
-                  min_count: int = 1) -> StudentRun:
+                  min_count: int = 1, temperature: float = 1.0) -> StudentRun:
     """Train one LSTM student on ``task.train`` (multi-class), early-stopped on ``task.val``.
 
     ``lam > 0`` needs ``teacher`` probabilities for every training response (joined by id).
     The same as one member of :func:`train_students`."""
     how = None if lam == 0 else "teacher"
-    return train_students(task, settings, [StudentRequest(seed, lam, how, min_count)],
+    return train_students(task, settings, [StudentRequest(seed, lam, how, min_count, temperature)],
                           {} if teacher is None else {"teacher": teacher}, progress)[0]
 
 
@@ -211,6 +236,8 @@ def _check_requests(task: Task, requests: list[StudentRequest], teachers: dict) 
             raise ValueError(f"lambda must be >= 0, got {r.lam}")
         if r.min_count < 1:
             raise ValueError(f"a vocabulary's min_count must be >= 1, got {r.min_count}")
+        if not r.temperature > 0:
+            raise ValueError(f"a distillation temperature must be > 0, got {r.temperature}")
         if r.lam > 0 and (r.targets is None or r.targets not in teachers):
             raise TeacherTargetError(f"KD with lambda = {r.lam} on {task.name!r} needs teacher probabilities "
                                      f"({r.targets!r}); there are {sorted(teachers) or 'none'}")
@@ -236,8 +263,10 @@ def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequ
     targets = {how: torch.from_numpy(t.for_ids(task.train.ids, K)) for how, t in teachers.items()
                if any(r.targets == how and r.lam > 0 for r in requests)}
     zeros = torch.zeros((len(task.train), K))
-    p_all = torch.stack([targets[r.targets] if r.lam > 0 else zeros for r in requests])   # (M, N, K)
+    p_all = torch.stack([tempered(targets[r.targets], r.temperature) if r.lam > 0 else zeros
+                         for r in requests])                                                # (M, N, K)
     lam_all = torch.tensor([float(r.lam) for r in requests])                               # (M,)
+    tau_all = torch.tensor([float(r.temperature) if r.lam > 0 else 1.0 for r in requests])  # (M,)
     order = [torch.Generator().manual_seed(r.seed) for r in requests]
     masks = [torch.Generator().manual_seed(r.seed + DROPOUT_STREAM) for r in requests]
 
@@ -258,7 +287,7 @@ def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequ
             idx = torch.stack(step)                                                        # (M', b)
             logits = stack(_trim_stack(x_train[idx]))                                      # (M', b, K)
             loss = kd_losses(logits, y_train[idx], p_all[live][torch.arange(len(live))[:, None], idx],
-                                  lam_all[live])
+                             lam_all[live], tau_all[live])
             optimizer.zero_grad()
             loss.sum().backward()   # members share no parameter: each gets its own loss's gradient
             optimizer.step()
@@ -293,12 +322,12 @@ def _train_students(task: Task, settings: KDSettings, requests: list[StudentRequ
         model.eval()
         info = {"best_epoch": best_epoch[m], "epochs_run": len(history[m]), "seconds": seconds,
                 "trained_alongside": M, "n_parameters": n_parameters(model), "vocab_size": len(vocab),
-                "min_count": int(min_count), "lam": float(r.lam),
+                "min_count": int(min_count), "lam": float(r.lam), "temperature": float(r.temperature),
                 "teacher": None if r.lam == 0 else teachers[r.targets].how, "seed": int(r.seed),
                 "val_accuracy": best_value(history[m], best_epoch[m], "val_accuracy"),
                 "vocab_coverage_val": vocab.coverage(task.val.texts)}
         about = {"task": task.name, "trained_on": len(task.train),
-                 **{k: info[k] for k in ("lam", "teacher", "seed", "min_count")}}
+                 **{k: info[k] for k in ("lam", "teacher", "seed", "min_count", "temperature")}}
         runs.append(StudentRun(Student(model, vocab, class_names=[str(k) for k in range(K)], about=about),
                                pd.DataFrame(history[m]), info))
     return runs
@@ -318,13 +347,19 @@ def _trim_stack(ids: torch.Tensor) -> torch.Tensor:
     return ids[..., :width]
 
 
-def kd_losses(logits: torch.Tensor, y: torch.Tensor, p: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+def kd_losses(logits: torch.Tensor, y: torch.Tensor, p: torch.Tensor, lam: torch.Tensor,
+              temperature: torch.Tensor | None = None) -> torch.Tensor:
     """(M,) Eq. 2 for M students at once (:func:`kd_loss` of each): logits (M, B, K), labels (M, B), teacher
-    probabilities (M, B, K) (any values where lambda is 0), lambdas (M,)."""
+    probabilities (M, B, K), already tempered (any values where lambda is 0), lambdas (M,), temperatures
+    (M,) (None: all 1). A member at temperature 1 computes exactly the untempered term."""
     log_p = F.log_softmax(logits, dim=-1)
     ce = -log_p.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(dim=1)
-    soft = -(p * log_p).sum(dim=-1).mean(dim=1)
-    return ce + lam * soft
+    if temperature is None or bool((temperature == 1).all()):
+        return ce + lam * -(p * log_p).sum(dim=-1).mean(dim=1)
+    tau = temperature[:, None, None]
+    log_p_soft = torch.where(tau == 1, log_p, F.log_softmax(logits / tau, dim=-1))
+    soft = -(p * log_p_soft).sum(dim=-1).mean(dim=1)
+    return ce + lam * temperature ** 2 * soft
 
 
 @torch.no_grad()

@@ -11,8 +11,9 @@ import pandas as pd
 
 from . import distill as kd_module
 from . import sets as kd_sets
+from . import oracle as kd_oracle
 from . import teachers as kd_teachers
-from .plan import SMALL, TEACHER, KDPlan
+from .plan import ORACLE, SMALL, TEACHER, KDPlan
 from ..data.task import Split, Task
 from ..metrics import accuracy
 from ..models.cache import ArtifactCache
@@ -52,6 +53,7 @@ class FineTunedTransformers(TimedSteps):
         self.plan, self.sets, self.profile, self.kd = plan, plan.sets, profile, profile.kd
         self.cache, self.progress, self.tasks = cache, progress, tasks
         self._memo: dict = {}   # (what, set, seed or how) -> a model or targets
+        self.timing: dict[str, float] = {}   # step -> seconds (shared with the students: one cost table)
         if self.kd.teacher_source == "per-task":
             if tasks is None:
                 raise ValueError("kd.teacher_source per-task needs the source's tasks (KDStudy(..., tasks=run.tasks))")
@@ -62,35 +64,51 @@ class FineTunedTransformers(TimedSteps):
         """The teacher of set ``name``: fine-tuned on the set (``fine-tune``), or the scorers of its member
         tasks with the profile's own train settings, the very ones of the chapter "Per-task scorers"."""
         seed = self.plan.seed if seed is None else seed
-        return self._once(("teacher", name, seed), lambda: self._teacher(name, seed))
+        return self._once(("teacher", name, seed), lambda: self._timed("teachers: load", lambda: self._teacher(name, seed)))
 
     def _teacher(self, name: str, seed: int) -> Teacher:
         task = self.sets[name]
         if self.kd.teacher_source == "fine-tune":
             trained = get_scorer(task, teacher_settings(self.profile), seed, self.cache, self.progress)
-            return Teacher("fine-tune", {name: trained}, trained.predict_proba)
+            return Teacher("fine-tune", {name: trained}, lambda split: self._timed(
+                "teachers: inference", lambda: trained.predict_proba(split)))
         members = kd_sets.spec_of(task).tasks
         scorers = {m: get_scorer(self.tasks[m], self.profile.train, seed, self.cache, self.progress) for m in members}
-        return Teacher("per-task", scorers, lambda split: kd_teachers.per_task_probabilities(
-            task, split, self.tasks, lambda m, responses: scorers[m].predict_proba(responses)))
+
+        def member_proba(m: str, responses: Split) -> np.ndarray:   # looked up in the task's own predictions
+            index, proba = self._once(("task proba", m, seed), lambda: kd_teachers.task_probabilities_by_id(
+                self.tasks[m], scorers[m].predict_proba))
+            return proba[kd_teachers.rows_by_id(task, responses, index, m)]
+
+        return Teacher("per-task", scorers, lambda split: self._timed("teachers: inference", lambda: (
+            kd_teachers.per_task_probabilities(task, split, self.tasks, member_proba))))
 
     def small_transformer(self, name: str, seed: int | None = None) -> TrainedScorer:
         """The small transformer of set ``name`` (``kd.small_transformer``'s settings)."""
         seed = self.plan.seed if seed is None else seed
-        return self._once(("small", name, seed), lambda: get_scorer(
-            self.sets[name], small_transformer_settings(self.profile), seed, self.cache, self.progress))
+        return self._once(("small", name, seed), lambda: self._timed("small transformers: fine-tune or load", lambda: (
+            get_scorer(self.sets[name], small_transformer_settings(self.profile), seed, self.cache, self.progress))))
+
+    def has_oracle(self, name: str) -> bool:
+        """Whether set ``name``'s tasks carry the generator's label probabilities (:mod:`~scoring_lab.kd.oracle`)."""
+        return self.tasks is not None and kd_oracle.applies(self.sets[name], self.tasks)
 
     def teacher_targets(self, name: str, how: str = "in-sample") -> kd_module.TeacherProbabilities:
         """The KD targets of a set's training responses: the seed's teacher scoring its own training data
-        (``in-sample``), or k fold teachers each scoring the fold it did not see (``out-of-fold``)."""
-        return self._once(("targets", name, how), lambda: self._teacher_targets(name, how))
+        (``in-sample``), k fold teachers each scoring the fold it did not see (``out-of-fold``), or the
+        generator's own probabilities (``oracle``, the positive control)."""
+        return self._once(("targets", name, how), lambda: self._timed(
+            "out-of-fold teachers: fine-tunes and inference" if how == "out-of-fold" else "teacher targets",
+            lambda: self._teacher_targets(name, how)))
 
     def _teacher_targets(self, name: str, how: str) -> kd_module.TeacherProbabilities:
         task, seed = self.sets[name], self.plan.seed
+        if how == ORACLE:
+            return kd_oracle.oracle_targets(task, self.tasks or {})
         if how == "in-sample":
             return kd_module.TeacherProbabilities(task.train.ids, self.teacher(name).predict_proba(task.train))
         if how != "out-of-fold":
-            raise ValueError(f"teacher targets are 'in-sample' or 'out-of-fold', got {how!r}")
+            raise ValueError(f"teacher targets are 'in-sample', 'out-of-fold' or {ORACLE!r}, got {how!r}")
         if self.kd.teacher_source == "fine-tune":
             settings = teacher_settings(self.profile)
 

@@ -22,7 +22,7 @@ def ship_student(models: StudentsAndANN, name: str, folder: Path, n_example: int
     ``n_example`` test responses with :func:`scoring_lab.kd.deploy.score_csv`."""
     folder = Path(folder)
     task = models.sets[name]
-    trained = models.student(name, models.plan.seed, models.kd.lam)
+    trained = models.kd_student(name, models.plan.seed)
     trained.student.about.update({"set": name, "role": task.meta.get("role", "")})
     trained.student.save(folder)
     onnx_path = deploy.export_onnx(trained.student, folder / "student.onnx")
@@ -58,7 +58,7 @@ def size_and_speed(transformers: FineTunedTransformers, models: StudentsAndANN, 
     onnxruntime alike). ``benchmarks/bench_kd_latency.py`` times the same models at length."""
     task = models.sets[name]
     texts = list(task.test.texts[:n_responses])
-    kd_student = models.student(name, models.plan.seed, models.kd.lam)
+    kd_student = models.kd_student(name, models.plan.seed)
     session = deploy.onnx_session(onnx_path, intra_op_num_threads=threads)
     ann = models.fit_ann(name, models.plan.seed)
     teacher, small = transformers.teacher(name).scorer, transformers.small_transformer(name).scorer
@@ -92,7 +92,7 @@ def response_latencies(transformers: FineTunedTransformers, models: StudentsAndA
     (:func:`scoring_lab.kd.claim_tests.speedup_band`)."""
     texts = list(models.sets[name].test.texts[:n_responses])
     small = transformers.small_transformer(name).scorer
-    student = models.student(name, models.plan.seed, models.kd.lam).student
+    student = models.kd_student(name, models.plan.seed).student
     runs = {"small_seconds": lambda b: small.predict_proba(b, batch_size=1), "student_seconds": student.predict_proba}
     rows = []
     with student_module.torch_threads(threads):

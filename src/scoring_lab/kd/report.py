@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import claim_tests
-from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
+from .plan import ANN, KD_STUDENT, ORACLE_STUDENT, SMALL, STUDENT, TEACHER
 from .. import claims, published, verdicts
 from ..data.task import Task
 from ..profiles import Profile, teacher_settings
@@ -50,9 +50,30 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
                              "student with and without the teacher, same seeds, accuracy averaged over sets, each set's "
                              "test responses paired; held if the interval lies above zero; set by set (Holm over "
                              f"{len(parts)}): " + claim_tests.which_held(parts, each.held_each)))
+    out.append(_positive_control(predictions, truth, base, r, seed))
     out.append(_parameter_ratio(measured_ratios, sizes))
     out.append(_speedup(latencies, sizes, r, seed))
     return out
+
+
+CONTROL_CLAIM = ("Positive control: distilling the generator's own probabilities lifts the student over training on "
+                 "labels alone")
+
+
+def _positive_control(predictions: dict, truth: dict, base: str, r: int, seed: int) -> claims.Claim:
+    """The student distilled from the generator's probabilities (:mod:`~scoring_lab.kd.oracle`) against the
+    lambda = 0 student: whether the pipeline can move a student when the targets hold what the labels lack."""
+    samples = claim_tests.by_set(predictions, truth, ORACLE_STUDENT, STUDENT)
+    if not samples:
+        return claims.not_tested("kd", CONTROL_CLAIM, "lifts", "this source has no generator probabilities (only the "
+                                 "synthetic benchmark keeps them), so there is no positive control")
+    parts, overall = claim_tests.beats(samples, r, seed)
+    each = verdicts.compare_all(list(parts.values()), overall)
+    return claims.judged("kd", CONTROL_CLAIM, "lifts", overall, f"{base}; this project's control, not the paper's "
+                         "claim: the same student, seeds and chosen lambda and tau as the KD student, its targets the "
+                         "benchmark generator's class probabilities given each response's making (before rater noise) "
+                         "instead of the teacher's; accuracy averaged over sets, paired per set, seeds pooled; set by "
+                         f"set (Holm over {len(parts)}): " + claim_tests.which_held(parts, each.held_each))
 
 
 def source_text(sets: dict) -> str:
@@ -144,10 +165,11 @@ def not_applicable_claims(reason: str) -> list:
         ("KD beats TinyBERT and the ANN on every data set (Table 2's asterisks)", "8 of 8"),
         ("The KD student's accuracy is comparable to the teacher's (gap, teacher - KD, at most the paper's)", f"{_paper_gap():.3f}"),
         ("Distillation improves the student over training on labels alone (lambda = 0)", "improves"),
+        (CONTROL_CLAIM, "lifts"),
         ("The student infers about 10 times faster than TinyBERT", f"{sizes['speedup_over_small_transformer_claim']}x"))]
     built = claims.not_tested("kd", "The student has about 4,000 times fewer parameters than the teacher",
                               f"{sizes['parameter_ratio_claim']:,}x", reason, basis=verdicts.BY_CONSTRUCTION)
-    return [*measured[:5], built, measured[5]]
+    return [*measured[:6], built, measured[6]]
 
 
 # ----------------------------------------------------------------------------- prose
@@ -168,29 +190,59 @@ def teacher_text(profile: Profile, multilabel: bool = True) -> str:
             "as the per-task scorers (chapter \"Per-task scorers\") and kept in the artifact cache.")
 
 
-def sweep_summary(sweep: pd.DataFrame) -> str:
-    """One sentence on the lambda sweep: lambda chosen on validation, its test accuracy, the spread."""
-    g = sweep.groupby("lam").agg(val=("val_accuracy", "mean"), test=("accuracy", "mean"), sd=("accuracy", "std"))
-    best = float(g["val"].idxmax())
-    zero = g.loc[0.0, "test"] if 0.0 in g.index else np.nan
-    return (f"Chosen on validation, the best λ is {best:g} (test accuracy {g.loc[best, 'test']:.3f}); "
-            f"over the whole sweep the mean test accuracy ranges from {g['test'].min():.3f} (λ = "
-            f"{g['test'].idxmin():g}) to {g['test'].max():.3f} (λ = {g['test'].idxmax():g}), against "
-            f"{zero:.3f} without the teacher (λ = 0); the sd over seeds is up to {g['sd'].max():.3f}.")
+def sweep_summary(sweep: pd.DataFrame, choice: pd.DataFrame) -> str:
+    """Sentences on the lambda and temperature sweep (:func:`~scoring_lab.kd.results_over_seeds.lambda_sweep`)
+    and the choice made on validation (:func:`~scoring_lab.kd.distillation_choice.choose`)."""
+    teacher = sweep[sweep["targets"] == "in-sample"]
+    g = teacher.groupby(["lam", "temperature"]).agg(val=("val_accuracy", "mean"), test=("accuracy", "mean"),
+                                                     sd=("accuracy", "std"))
+    zero = g.loc[(0.0, 1.0), "test"] if (0.0, 1.0) in g.index else np.nan
+    candidates = g.drop(index=(0.0, 1.0), errors="ignore")
+    pick = choice[choice["chosen"]].iloc[0]
+    lam, tau = float(pick["lam"]), float(pick["temperature"])
+    text = (f"Chosen on validation: λ = {lam:g} at τ = {tau:g} (mean validation accuracy {pick['val_accuracy_mean']:.3f}; "
+            f"the {len(candidates)} candidates span {candidates['val'].min():.3f}-{candidates['val'].max():.3f} on "
+            f"validation), test accuracy {g.loc[(lam, tau), 'test']:.3f}. Over the candidates the mean test accuracy "
+            f"runs from {candidates['test'].min():.3f} to {candidates['test'].max():.3f}, against {zero:.3f} without "
+            f"the teacher (λ = 0); the sd over seeds is up to {g['sd'].max():.3f}.")
+    oracle = sweep[sweep["targets"] == "oracle"]
+    if len(oracle):
+        o = oracle.groupby("lam")["accuracy"].mean()
+        text += (f" The generator's targets (the positive control, τ = {tau:g}) give {o.min():.3f} to {o.max():.3f}, "
+                 f"highest at λ = {o.idxmax():g}.")
+    return text
 
 
-def out_of_fold_text(summary: pd.DataFrame) -> str:
-    """Sentences on :func:`scoring_lab.kd.tables.out_of_fold_summary`: how confident and label-like each
-    kind of target is, and whether the out-of-fold ones helped the KD student."""
-    s = summary.set_index("targets")
-    ins, oof = s.loc["in-sample"], s.loc["out-of-fold"]
-    diff = oof["accuracy_mean"] - ins["accuracy_mean"]
-    verdict = "helped" if diff > 0 else "did not help"
-    return (f"the in-sample targets put on average {ins['target_confidence']:.2f} on their top class and agree "
-            f"with the labels on {ins['target_agreement']:.0%} of the training responses; the out-of-fold targets "
-            f"{oof['target_confidence']:.2f} and {oof['target_agreement']:.0%}. Out-of-fold targets {verdict}: "
-            f"test accuracy {oof['accuracy_mean']:.3f} against {ins['accuracy_mean']:.3f} ({diff:+.3f}; sd over "
-            f"seeds {max(oof['accuracy_sd'], ins['accuracy_sd']):.3f}).")
+def out_of_fold_text(summary: pd.DataFrame, gain: pd.DataFrame) -> str:
+    """Sentences on :func:`scoring_lab.kd.tables.out_of_fold_summary`, per set: how confident and label-like
+    each kind of target is, and whether the out-of-fold ones helped the KD student (``gain``: the paired
+    test, :func:`~scoring_lab.kd.claim_tests.gain_by_set` of out-of-fold against in-sample, Holm over sets)."""
+    gains = gain.set_index("set")
+    parts = []
+    for name, rows in summary.groupby("set", sort=False):
+        s = rows.set_index("targets")
+        ins, oof = s.loc["in-sample"], s.loc["out-of-fold"]
+        g = gains.loc[name]
+        parts.append(
+            f"on {name} the in-sample targets put on average {ins['target_confidence']:.2f} on their top class and "
+            f"agree with the labels on {ins['target_agreement']:.0%} of the training responses, the out-of-fold "
+            f"targets {oof['target_confidence']:.2f} and {oof['target_agreement']:.0%}; KD student test accuracy "
+            f"{oof['accuracy_mean']:.3f} with out-of-fold targets against {ins['accuracy_mean']:.3f} with in-sample "
+            f"ones, a paired difference of {g['effect']:+.3f} (95% interval [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}], "
+            f"{g['n']}): {g['verdict']} that out-of-fold targets help")
+    return "; ".join(parts)[:1].upper() + "; ".join(parts)[1:] + "." if parts else ""
+
+
+def control_text(gain: pd.DataFrame) -> str:
+    """One sentence on the positive control per set (:func:`~scoring_lab.kd.claim_tests.gain_by_set` of the
+    generator's student against the lambda = 0 one)."""
+    if gain.empty:
+        return ("This source has no generator probabilities (only a generated benchmark keeps them), so there is "
+                "no positive control here.")
+    parts = [f"{r['set']} {r['effect']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] ({r['verdict']})"
+             for _, r in gain.iterrows()]
+    return ("The student distilled from the generator's probabilities against the λ = 0 student, test accuracy, "
+            "paired over the same test responses, Holm over the sets: " + "; ".join(parts) + ".")
 
 
 def vocab_choice_text(choice: pd.DataFrame) -> str:

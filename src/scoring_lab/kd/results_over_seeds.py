@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from . import distill as kd_module
 from .fine_tuned import FineTunedTransformers
-from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
+from .plan import ANN, KD_STUDENT, ORACLE, ORACLE_STUDENT, SMALL, STUDENT, TEACHER
 from .students import StudentsAndANN
 from ..data.task import Task
 from ..metrics import accuracy, multiclass_macro_f1, multiclass_weighted_f1, quadratic_weighted_kappa
@@ -28,7 +28,8 @@ def scores_of(task: Task, pred: np.ndarray) -> dict:
 def predicted_test_classes(transformers: FineTunedTransformers, models: StudentsAndANN,
                            progress: bool = True) -> dict[tuple[str, str, int], np.ndarray]:
     """Every model's predicted classes on each set's test split, from the cached models:
-    {(set, model, seed): (n_test,) classes}, in Table 2's order (the claims' paired tests read them)."""
+    {(set, model, seed): (n_test,) classes}, in Table 2's order (the claims' paired tests read them), the
+    positive control's student last where the set has one."""
     plan = models.plan
     out = {}
     for name, task in tqdm(plan.sets.items(), desc="KD sets", unit="set", disable=not progress):
@@ -39,7 +40,10 @@ def predicted_test_classes(transformers: FineTunedTransformers, models: Students
         for s in plan.seeds:
             out[(name, ANN, s)] = models.ann_test_proba(name, s)[0].argmax(axis=1)
             out[(name, STUDENT, s)] = models.student(name, s, 0.0).student.predict(task.test.texts)
-            out[(name, KD_STUDENT, s)] = models.student(name, s, plan.kd.lam).student.predict(task.test.texts)
+            out[(name, KD_STUDENT, s)] = models.kd_student(name, s).student.predict(task.test.texts)
+        if models.has_oracle(name):
+            for s in plan.seeds:
+                out[(name, ORACLE_STUDENT, s)] = models.kd_student(name, s, ORACLE).student.predict(task.test.texts)
     return out
 
 
@@ -59,28 +63,41 @@ def seed_results(transformers: FineTunedTransformers, models: StudentsAndANN, pr
 
 
 def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Lambda sensitivity on one set (default the plan's sweep set): set, lam, seed, val_accuracy and the
-    :data:`METRICS`."""
+    """The lambda and temperature sweep on one set (default the plan's sweep set): set, targets (``in-sample``:
+    the teacher's; ``oracle``: the generator's, at the chosen temperature, where the set has it), lam,
+    temperature, seed, val_accuracy and the :data:`METRICS`, one row per student (lambda 0 once, at tau 1)."""
     plan = models.plan
     name = name or plan.sweep_set
     task = plan.sets[name]
+    _, tau_chosen = models.kd_setting()
+    runs = [("in-sample", 0.0, 1.0)] + [("in-sample", lam, tau) for lam in plan.kd.lambdas if lam > 0
+                                        for tau in plan.kd.temperatures]
+    if models.has_oracle(name):
+        runs += [(ORACLE, lam, tau_chosen) for lam in plan.kd.lambdas if lam > 0]
     rows = []
-    for lam in tqdm(plan.kd.lambdas, desc=f"lambda sweep ({name})", disable=not progress):
+    for how, lam, tau in tqdm(runs, desc=f"lambda and temperature sweep ({name})", disable=not progress):
         for s in plan.sweep_seeds:
-            st = models.student(name, s, lam)
+            st = models.student(name, s, lam, how, tau)
             val = kd_module.best_value(st.history, st.info["best_epoch"], "val_accuracy")
-            rows.append({"set": name, "lam": lam, "seed": s, "val_accuracy": val,
+            rows.append({"set": name, "targets": how, "lam": lam, "temperature": tau, "seed": s, "val_accuracy": val,
                          **scores_of(task, st.student.predict(task.test.texts))})
     return pd.DataFrame(rows)
 
 
 def out_of_fold_comparison(transformers: FineTunedTransformers, models: StudentsAndANN,
-                           name: str | None = None) -> pd.DataFrame:
-    """In-sample against out-of-fold teacher targets on one set (default the plan's): set, targets, seed,
-    accuracy, macro_f1, plus the targets' mean max-probability and agreement with the labels (how
+                           names: list[str] | None = None) -> pd.DataFrame:
+    """In-sample against out-of-fold teacher targets on the sets ``names`` (default the plan's): set, targets,
+    seed, the :data:`METRICS`, plus the targets' mean max-probability and agreement with the labels (how
     over-confident they are)."""
     plan = models.plan
-    name = name or plan.oof_set
+    rows = []
+    for name in names or plan.oof_sets:
+        rows += _out_of_fold_rows(transformers, models, name)
+    return pd.DataFrame(rows)
+
+
+def _out_of_fold_rows(transformers: FineTunedTransformers, models: StudentsAndANN, name: str) -> list[dict]:
+    plan = models.plan
     task = plan.sets[name]
     rows = []
     for how in ("in-sample", "out-of-fold"):
@@ -88,8 +105,8 @@ def out_of_fold_comparison(transformers: FineTunedTransformers, models: Students
         confidence = float(targets.max(axis=1).mean())
         agreement = float((targets.argmax(axis=1) == task.train.scores).mean())
         for s in plan.seeds:
-            st = models.student(name, s, plan.kd.lam, how)
+            st = models.kd_student(name, s, how)
             rows.append({"set": name, "targets": how, "seed": s,
                          **scores_of(task, st.student.predict(task.test.texts)),
                          "target_confidence": confidence, "target_agreement": agreement})
-    return pd.DataFrame(rows)
+    return rows

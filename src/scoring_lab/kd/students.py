@@ -21,6 +21,7 @@ from . import student_batch
 from . import student as student_module
 from . import vocab as vocab_module
 from . import vocab_choice
+from . import distillation_choice
 from .fine_tuned import FineTunedTransformers
 from .plan import KDPlan
 from ..models.cache import ArtifactCache, array_digest, code_version
@@ -61,6 +62,7 @@ class StudentsAndANN(TimedSteps):
         self.plan, self.sets, self.kd = plan, plan.sets, plan.kd
         self.transformers, self.cache, self.progress = transformers, cache, progress
         self._memo: dict = {}   # (what, set, seed or how) -> a fitted ANN, a targets digest, or students trained
+        self.timing = transformers.timing if transformers is not None else {}   # one cost table for the chapter
 
     # ---- students ---------------------------------------------------------------------------
     def student_inputs(self, name: str, request: kd_module.StudentRequest) -> dict:
@@ -71,7 +73,7 @@ class StudentsAndANN(TimedSteps):
             lambda: _targets_digest(self.transformers.teacher_targets(name, request.targets)))}
         return {"task": task.name, "data": task_fingerprint(task), "kd": student_settings(self.kd),
                 "seed": int(request.seed), "lam": float(request.lam), "teacher": teacher,
-                "min_count": int(request.min_count),
+                "min_count": int(request.min_count), "temperature": float(request.temperature),
                 "code": code_version(kd_module, student_module, student_batch, vocab_module)}
 
     def min_count(self, name: str) -> int:
@@ -84,10 +86,31 @@ class StudentsAndANN(TimedSteps):
         val_accuracy_sd, seeds, vocab_size, chosen."""
         return self._once(("vocab choice", name), lambda: vocab_choice.choice(self, name))
 
+    def distillation_choice(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.distillation_choice.choice`: lambda and tau chosen on the sweep set's
+        validation responses (set, lam, temperature, val_accuracy_mean, val_accuracy_sd, seeds, chosen)."""
+        return self._once(("distillation choice",), lambda: distillation_choice.choice(self))
+
+    def kd_setting(self) -> tuple[float, float]:
+        """(lambda, temperature) of every set's KD student, chosen on validation."""
+        return distillation_choice.chosen_setting(self.distillation_choice())
+
+    def has_oracle(self, name: str) -> bool:
+        """Whether set ``name`` has the positive control's teacher (the generator's probabilities)."""
+        return self.transformers.has_oracle(name)
+
+    def planned_students(self, name: str) -> list[kd_module.StudentRequest]:
+        """:meth:`KDPlan.planned_students` of set ``name`` at its vocabulary threshold and the chosen setting."""
+        lam, tau = self.kd_setting()
+        return self.plan.planned_students(name, self.min_count(name), lam, tau, self.has_oracle(name))
+
     def train_students(self, name: str, requests: list[kd_module.StudentRequest] | None = None) -> int:
         """Train the students of set ``name`` (``requests``, or all planned) that the cache lacks, side by
         side in ``kd.workers`` processes, and cache each; returns how many were trained."""
-        requests = self.plan.planned_students(name, self.min_count(name)) if requests is None else requests
+        requests = self.planned_students(name) if requests is None else requests
+        return self._timed("LSTM students: training", lambda: self._train_missing(name, requests))
+
+    def _train_missing(self, name: str, requests: list[kd_module.StudentRequest]) -> int:
         inputs = {r: self.student_inputs(name, r) for r in requests}
         missing = [r for r in requests if not self.cache.exists(STUDENT_KIND, self.cache.key(inputs[r]))]
         if not missing:
@@ -112,13 +135,21 @@ class StudentsAndANN(TimedSteps):
                                  lambda folder, run=run: _save_student(run, folder))
         return len(missing)
 
-    def student(self, name: str, seed: int, lam: float, how: str = "in-sample") -> CachedStudent:
-        """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how``; the set's chosen
-        vocabulary threshold), trained once: the first student asked of a set trains all the set's
-        planned students together."""
-        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how, self.min_count(name))
+    def student(self, name: str, seed: int, lam: float, how: str = "in-sample", temperature: float = 1.0
+                ) -> CachedStudent:
+        """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how`` at ``temperature``; the
+        set's chosen vocabulary threshold), trained once: the first student asked of a set trains all the
+        set's planned students together."""
+        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how, self.min_count(name),
+                                           1.0 if lam == 0 else float(temperature))
         self._once(("students", name), lambda: self.train_students(name))
         return self.cached_student(name, request)
+
+    def kd_student(self, name: str, seed: int, how: str = "in-sample") -> CachedStudent:
+        """Set ``name``'s KD student of ``seed`` at the chosen lambda and temperature, learning from targets
+        ``how`` (``in-sample``, ``out-of-fold`` or the positive control's ``oracle``)."""
+        lam, tau = self.kd_setting()
+        return self.student(name, seed, lam, how, tau)
 
     def cached_student(self, name: str, request: kd_module.StudentRequest) -> CachedStudent:
         """Student ``request`` of set ``name`` from the cache, trained alone if it is not there."""
@@ -133,30 +164,57 @@ class StudentsAndANN(TimedSteps):
             return (student_module.Student.load(art.path), pd.read_csv(art.file("history.csv")),
                     json.loads(art.file("info.json").read_text()), art.path)
 
-        (student, history, info, path), hit = self.cache.get_or_compute(STUDENT_KIND, inputs, produce, load)
+        (student, history, info, path), hit = self._timed("LSTM students: loading", lambda: self.cache.get_or_compute(
+            STUDENT_KIND, inputs, produce, load))
         return CachedStudent(student, history, info, hit, path)
 
     # ---- the ANN ----------------------------------------------------------------------------
+    def ann_inputs(self, name: str, seed: int) -> dict:
+        """What the cache key of set ``name``'s ANN of ``seed`` is made of."""
+        task, k = self.sets[name], self.kd
+        return {"task": task.name, "data": task_fingerprint(task, ("train", "val", "test")), "seed": int(seed),
+                "hidden": k.ann_hidden, "max_features": k.ann_max_features, "code": code_version(ann_module)}
+
+    def fit_anns(self, name: str) -> int:
+        """Fit the ANNs of set ``name`` (one per seed) that the cache lacks, in ``kd.workers`` processes side by
+        side, and cache their test probabilities; returns how many were fitted. Each fit is seeded, so it
+        is the same whichever process runs it."""
+        missing = [s for s in self.plan.seeds if not self.cache.exists(ANN_KIND, self.cache.key(self.ann_inputs(name, s)))]
+        if not missing:
+            return 0
+
+        def fit_all():
+            task, settings = self.sets[name], {"hidden": self.kd.ann_hidden, "max_features": self.kd.ann_max_features}
+            workers = min(self.kd.workers, len(missing))
+            if workers == 1:
+                return [ann_module.fit_ann(task, seed=s, **settings) for s in missing]
+            return Parallel(n_jobs=workers)(delayed(ann_module.fit_ann)(task, seed=s, **settings) for s in missing)
+
+        for seed, model in zip(missing, self._timed("ANN: fit or load", fit_all)):
+            self._memo[("ann", name, seed)] = model
+            self.cache.write(ANN_KIND, self.cache.key(self.ann_inputs(name, seed)), self.ann_inputs(name, seed),
+                             lambda folder, model=model: _save_ann(model, self.sets[name], folder))
+        return len(missing)
+
     def ann_test_proba(self, name: str, seed: int) -> tuple[np.ndarray, dict]:
-        """(n_test, K) test probabilities of the ANN baseline and its fit info, trained once."""
-        task = self.sets[name]
-        k = self.kd
-        inputs = {"task": task.name, "data": task_fingerprint(task, ("train", "val", "test")), "seed": int(seed),
-                  "hidden": k.ann_hidden, "max_features": k.ann_max_features, "code": code_version(ann_module)}
-
-        def produce(folder: Path):
-            model = self.fit_ann(name, seed)
-            np.save(folder / "test_proba.npy", model.predict_proba(task.test))
-            (folder / "info.json").write_text(json.dumps({**model.info, "n_parameters": model.n_parameters}))
-
-        value, _ = self.cache.get_or_compute(ANN_KIND, inputs, produce, lambda art: (
-            np.load(art.file("test_proba.npy")), json.loads(art.file("info.json").read_text())))
+        """(n_test, K) test probabilities of the ANN baseline and its fit info, trained once (the first asked of
+        a set fits all the set's seeds side by side)."""
+        self._once(("anns", name), lambda: self.fit_anns(name))
+        value, _ = self._timed("ANN: fit or load", lambda: self.cache.get_or_compute(
+            ANN_KIND, self.ann_inputs(name, seed), lambda folder: _save_ann(self.fit_ann(name, seed), self.sets[name],
+                                                                            folder),
+            lambda art: (np.load(art.file("test_proba.npy")), json.loads(art.file("info.json").read_text()))))
         return value
 
     def fit_ann(self, name: str, seed: int) -> ann_module.ANNBaseline:
         """The fitted ANN (fitted once per study; the cache keeps only its test probabilities)."""
         return self._once(("ann", name, seed), lambda: ann_module.fit_ann(
             self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features, seed=seed))
+
+
+def _save_ann(model: ann_module.ANNBaseline, task, folder: Path) -> None:
+    np.save(folder / "test_proba.npy", model.predict_proba(task.test))
+    (folder / "info.json").write_text(json.dumps({**model.info, "n_parameters": model.n_parameters}))
 
 
 def _save_student(run: kd_module.StudentRun, folder: Path) -> None:

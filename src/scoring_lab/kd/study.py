@@ -10,12 +10,17 @@ For every KD data set (:mod:`scoring_lab.kd.sets`) a :class:`KDStudy` gives
   ``kd.small_transformer``'s settings (on ``default`` the lower layers of the
   packaged MiniLM, on ``paper`` a TinyBERT checkpoint by name);
 * the ANN (:mod:`scoring_lab.kd.ann`) and the LSTM student with lambda = 0 and with
-  the paper's lambda (:mod:`scoring_lab.kd.distill`), over ``kd.seeds`` seeds.
+  the lambda and temperature chosen on validation (:mod:`scoring_lab.kd.distill`), over
+  ``kd.seeds`` seeds, and beside them the positive control: the same student distilled from
+  the benchmark generator's own probabilities, where the data have them.
 
 It is a facade over the step modules: :mod:`~scoring_lab.kd.plan` (which models, seeds and sets),
 :mod:`~scoring_lab.kd.fine_tuned` (teachers, small transformers, teacher targets),
 :mod:`~scoring_lab.kd.students` (students and the ANN, cached),
 :mod:`~scoring_lab.kd.vocab_choice` (the student vocabulary's count threshold, chosen on validation),
+:mod:`~scoring_lab.kd.distillation_choice` (lambda and the temperature, chosen on validation),
+:mod:`~scoring_lab.kd.oracle` (the positive control's teacher, the generator's own probabilities),
+:mod:`~scoring_lab.kd.claim_tests` (paired tests over test responses, Holm over the sets),
 :mod:`~scoring_lab.kd.unknown_words` (accuracy with and without words unseen in training),
 :mod:`~scoring_lab.kd.agreement` (agreement with the teacher and KL on test, and its paired test),
 :mod:`~scoring_lab.kd.results_over_seeds` (per-seed test results, the lambda sweep, out-of-fold
@@ -32,13 +37,13 @@ import numpy as np
 import pandas as pd
 
 from . import distill as kd_module
-from . import agreement, footprint
+from . import agreement, claim_tests, footprint
 from . import results_over_seeds
 from . import unknown_words as unknown_words_module
 from . import vocab_choice as vocab_choice_module
 from .ann import ANNBaseline
 from .fine_tuned import FineTunedTransformers, Teacher, transformer_training
-from .plan import KDPlan
+from .plan import ANN, KD_STUDENT, ORACLE, ORACLE_STUDENT, SMALL, STUDENT, TEACHER, KDPlan
 from .students import CachedStudent, StudentsAndANN
 from ..data.task import Task
 from ..models.cache import ArtifactCache
@@ -93,6 +98,68 @@ class KDStudy:
         return self.models.fit_ann(name, seed)
 
     # ---- the chapter's steps ----------------------------------------------------------------
+    def distillation_choice(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.distillation_choice.choice`: lambda and tau of the KD student, chosen on the
+        sweep set's validation responses (set, lam, temperature, val_accuracy_mean, val_accuracy_sd, seeds,
+        chosen)."""
+        return self.models.distillation_choice()
+
+    def kd_setting(self) -> tuple[float, float]:
+        """(lambda, tau) of every set's KD student."""
+        return self.models.kd_setting()
+
+    @property
+    def test_truth(self) -> dict[str, np.ndarray]:
+        """{set: (n_test,) test classes}."""
+        return {name: task.test.scores for name, task in self.sets.items()}
+
+    def _gain(self, a: str, b: str, predictions: dict | None = None) -> pd.DataFrame:
+        c = self.profile.claims
+        samples = claim_tests.by_set(self.test_predictions if predictions is None else predictions,
+                                     self.test_truth, a, b)
+        return claim_tests.gain_by_set(samples, c.n_resamples, c.seed)
+
+    def paired_tests(self) -> pd.DataFrame:
+        """The KD student against each baseline and the lambda = 0 student, per set:
+        :func:`~scoring_lab.kd.claim_tests.gain_by_set` (test accuracy paired over the same responses, seeds
+        pooled per response, Holm over the sets within each baseline), a ``baseline`` column first."""
+        rows = [self._gain(KD_STUDENT, other).assign(baseline=other) for other in (TEACHER, SMALL, ANN, STUDENT)]
+        out = pd.concat([r for r in rows if len(r)], ignore_index=True)
+        return out[["baseline", *[c for c in out.columns if c != "baseline"]]]
+
+    def control_gain(self) -> pd.DataFrame:
+        """The positive control per set: the student distilled from the generator's probabilities against the
+        lambda = 0 student (:func:`~scoring_lab.kd.claim_tests.gain_by_set`; empty where no set has them)."""
+        return self._gain(ORACLE_STUDENT, STUDENT)
+
+    def targets_against_labels(self) -> pd.DataFrame:
+        """Per set and kind of target (the teacher's in-sample targets; the generator's, where the set has
+        them): how often their top class is the training response's label (``agreement_with_labels``) and
+        their mean top probability (``top_probability``), over the set's training responses."""
+        rows = []
+        for name, task in self.sets.items():
+            for how in ("in-sample", ORACLE) if self.models.has_oracle(name) else ("in-sample",):
+                p = self.teacher_targets(name, how).for_ids(task.train.ids, task.n_classes)
+                rows.append({"set": name, "targets": how, "n_train": len(task.train),
+                             "agreement_with_labels": float((p.argmax(axis=1) == task.train.scores).mean()),
+                             "top_probability": float(p.max(axis=1).mean())})
+        return pd.DataFrame(rows)
+
+    def out_of_fold_gain(self) -> pd.DataFrame:
+        """The KD student with out-of-fold against in-sample targets on each set of the comparison, paired
+        over its test responses, Holm over the sets (:func:`~scoring_lab.kd.claim_tests.gain_by_set`)."""
+        names = self.plan.oof_sets
+        predictions = {(name, how, s): self.models.kd_student(name, s, how).student.predict(self.sets[name].test.texts)
+                       for name in names for how in ("out-of-fold", "in-sample") for s in self.plan.seeds}
+        return self._gain("out-of-fold", "in-sample", predictions)
+
+    def step_costs(self) -> pd.DataFrame:
+        """step, seconds: what each step of this run cost (a step taken from the cache costs its loading; inner
+        steps are counted apart, so the seconds add up)."""
+        timing = self.transformers.timing
+        return pd.DataFrame([{"step": k, "seconds": round(timing[k], 1)} for k in sorted(timing)],
+                            columns=["step", "seconds"])
+
     def vocab_choice(self) -> pd.DataFrame:
         """:func:`~scoring_lab.kd.vocab_choice.choice` of every set: set, min_count, vocab_size,
         val_accuracy_mean, val_accuracy_sd, seeds, chosen."""
@@ -136,9 +203,9 @@ class KDStudy:
         """:func:`~scoring_lab.kd.results_over_seeds.lambda_sweep` on set ``name`` (default the plan's)."""
         return results_over_seeds.lambda_sweep(self.models, name, self.progress)
 
-    def out_of_fold_comparison(self, name: str | None = None) -> pd.DataFrame:
-        """:func:`~scoring_lab.kd.results_over_seeds.out_of_fold_comparison` on set ``name`` (default the plan's)."""
-        return results_over_seeds.out_of_fold_comparison(self.transformers, self.models, name)
+    def out_of_fold_comparison(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.kd.results_over_seeds.out_of_fold_comparison` on the plan's sets."""
+        return results_over_seeds.out_of_fold_comparison(self.transformers, self.models)
 
     def transformer_training(self) -> pd.DataFrame:
         """:func:`~scoring_lab.kd.fine_tuned.transformer_training`: how each set's transformers trained."""

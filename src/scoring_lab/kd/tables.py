@@ -1,18 +1,17 @@
 """The KD chapter's summary tables, from its per-seed results: the Table 2 analog (mean and sd over seeds)
-and its mean ± sd view, the paired tests of the KD student against each baseline, Table 2 beside the
-paper's figures, and the out-of-fold comparison's summary."""
+and its mean ± sd view, Table 2 beside the paper's figures, and the out-of-fold comparison's summary (the
+paired tests are :func:`scoring_lab.kd.claim_tests.gain_by_set`'s)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .plan import ANN, KD_STUDENT, MODELS, SMALL, TEACHER
+from .plan import ANN, SMALL, TABLE_MODELS, TEACHER
 from .results_over_seeds import METRICS
 from ..data.task import Task
 
 
-def table2(seed_results: pd.DataFrame, models=MODELS) -> pd.DataFrame:
+def table2(seed_results: pd.DataFrame, models=TABLE_MODELS) -> pd.DataFrame:
     """Per set and model: mean and sd over seeds of each metric the results have (accuracy, macro-F1,
     weighted F1, QWK: ``<metric>_mean``, ``<metric>_sd``), and the number of seeds."""
     g = seed_results.groupby(["set", "model"], sort=False)
@@ -34,35 +33,8 @@ def mean_sd(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     t = table.assign(cell=table.apply(cell, axis=1))
     wide = t.pivot(index="set", columns="model", values="cell")
     order = list(dict.fromkeys(table["set"]))
-    wide = wide.reindex(order)[[m for m in MODELS if m in wide.columns]].fillna("not trained")
+    wide = wide.reindex(order)[[m for m in TABLE_MODELS if m in wide.columns]].fillna("not trained")
     return wide.rename_axis(None, axis=1).reset_index()
-
-
-def paired_tests(seed_results: pd.DataFrame, ours: str = KD_STUDENT, metric: str = "accuracy") -> pd.DataFrame:
-    """The KD student against each other model, per set: set, baseline, n, mean_difference, t, p, test.
-
-    Paired by seed (scipy's ``ttest_rel``) where the baseline has as many seeds; a baseline trained with
-    one seed is a fixed number, so the KD student's seeds are tested against it (``ttest_1samp``)."""
-    rows = []
-    for name, g in seed_results.groupby("set", sort=False):
-        mine = g[g["model"] == ours].set_index("seed")[metric]
-        for other in [m for m in MODELS if m != ours]:
-            theirs = g[g["model"] == other].set_index("seed")[metric]
-            if theirs.empty:
-                continue
-            common = mine.index.intersection(theirs.index)
-            if len(theirs) >= 2 and len(common) >= 2:
-                diff = mine[common] - theirs[common]
-                res, test = stats.ttest_rel(mine[common], theirs[common]), "paired t (by seed)"
-                n = len(common)
-            else:
-                diff = mine - float(theirs.mean())
-                res, test = stats.ttest_1samp(mine, float(theirs.mean())), f"one-sample t (baseline: {len(theirs)} seed)"
-                n = len(mine)
-            rows.append({"set": name, "metric": metric, "baseline": other, "n": n,
-                         "mean_difference": float(diff.mean()), "t": float(res.statistic), "p": float(res.pvalue),
-                         "test": test})
-    return pd.DataFrame(rows)
 
 
 def beside_paper(table: pd.DataFrame, sets: dict[str, Task]) -> pd.DataFrame:
@@ -94,7 +66,7 @@ def baseline_accuracies(table: pd.DataFrame, name: str) -> dict[str, float]:
 def out_of_fold_summary(oof: pd.DataFrame) -> pd.DataFrame:
     """Per kind of teacher target: KD student test accuracy and macro-F1 (mean, sd over seeds), and how
     confident the targets are (mean max-probability) and how often they agree with the labels."""
-    g = oof.groupby("targets", sort=False)
+    g = oof.groupby(["set", "targets"], sort=False)
     return g.agg(accuracy_mean=("accuracy", "mean"), accuracy_sd=("accuracy", "std"),
                  macro_f1_mean=("macro_f1", "mean"), target_confidence=("target_confidence", "first"),
                  target_agreement=("target_agreement", "first"), seeds=("seed", "nunique")).reset_index()

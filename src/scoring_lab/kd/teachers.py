@@ -118,6 +118,27 @@ def per_task_probabilities(kd_set: Task, split: Split, tasks: dict[str, Task],
     return out
 
 
+def task_probabilities_by_id(task: Task, predict_split: Callable[[Split], np.ndarray]) -> tuple[dict, np.ndarray]:
+    """({response id: row}, (n, L) or (n, K_t)) a member task's scorer output on all of the task's own
+    responses (its train, validation and test splits, in that order): ``predict_split`` is the scorer's
+    cached ``predict_proba``, so the splits the chapter "Per-task scorers" scored are not scored again, and a
+    response two KD sets share (a task both pooled and a single item) is scored once."""
+    splits = (task.train, task.val, task.test)
+    ids = np.concatenate([s.ids.astype(str) for s in splits])
+    return {i: k for k, i in enumerate(ids)}, np.concatenate([np.asarray(predict_split(s)) for s in splits])
+
+
+def rows_by_id(kd_set: Task, responses: Split, index: dict, name: str) -> np.ndarray:
+    """(m,) the rows of ``index`` (:func:`task_probabilities_by_id`'s) of ``responses`` of ``kd_set``, by their
+    member task's own ids; a response its task does not have is an error naming it."""
+    ids = [source_id(kd_set, i) for i in responses.ids]
+    missing = [i for i in ids if i not in index]
+    if missing:
+        raise DataError(f"KD set {kd_set.name!r}: {len(missing)} response(s) are not among task {name!r}'s own "
+                        f"responses (ids {missing[:5]})")
+    return np.array([index[i] for i in ids], dtype=int)
+
+
 def not_trained_on(kd_set: Task, split: Split, tasks: dict[str, Task]) -> np.ndarray:
     """(n,) bool: the responses of ``split`` that their task's scorer did not train on (they sit in the
     task's validation or test split). A KD set's training and validation responses come from its tasks'

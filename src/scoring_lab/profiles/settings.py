@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import field, fields, is_dataclass, replace
-from typing import Annotated, Literal, Optional, get_args
+from typing import Annotated, Literal, Optional, Union, get_args
 
 from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError, WrapValidator,
                       model_validator)
@@ -100,6 +100,12 @@ def _distinct_ascending(values: tuple) -> tuple:
     if len(set(values)) != len(values):
         raise ValueError(f"the candidates must differ, got {list(values)}")
     return tuple(sorted(values))
+
+
+def _some_positive(values: tuple) -> tuple:
+    if not any(v > 0 for v in values):
+        raise ValueError(f"needs a lambda above 0 to distil with, got {list(values)}")
+    return _distinct_ascending(values)
 
 
 def _no_is_false(value):
@@ -223,8 +229,12 @@ class KDSettings:
     batch_size: Count = 32
     max_epochs: Count = 60
     patience: Count = 5                  # early stopping on validation loss, best weights restored
-    lam: NonNegative = 0.2               # lambda of the paper's Eq. 2
-    lambdas: tuple[NonNegative, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # the sensitivity sweep
+    lambdas: Annotated[tuple[NonNegative, ...], Field(min_length=1),
+                       AfterValidator(_some_positive)] = (0.0, 0.02, 0.05, 0.08, 0.2, 0.5, 1.0)
+    # lambda of the paper's Eq. 2: the sweep, and (those > 0) the candidates the KD student's is chosen from
+    temperatures: Annotated[tuple[Positive, ...], Field(min_length=1), AfterValidator(_distinct_ascending)] = (1.0,)
+    # Hinton's distillation temperature: candidates (1: the paper's loss, no tempering); lambda and temperature
+    # are chosen together on the sweep set's validation responses (scoring_lab.kd.distillation_choice)
     sweep_set: Optional[str] = None      # the set the sweep runs on (None: the first single-item set)
     sweep_seeds: Optional[Count] = None  # seeds per lambda of the sweep (None: ``seeds``)
     seeds: Count = 5                     # students and the ANN: seeds 0..seeds-1
@@ -233,7 +243,8 @@ class KDSettings:
     small_transformer: TrainChangesField = field(default_factory=dict)  # train settings of the TinyBERT-role baseline
     small_transformer_pooled: bool = True   # train it on pooled sets too (else on the single-item sets only)
     oof_folds: Annotated[int, Field(ge=2)] = 5  # out-of-fold teacher probabilities: k
-    oof_set: Optional[str] = None        # the set they are tried on (None: the first single-item set)
+    oof_sets: Union[Literal["first", "all"], tuple[str, ...]] = "first"
+    # the sets they are tried on: the first single-item set, every set, or the sets named
     ann_hidden: Count = 64               # the ANN baseline: TF-IDF -> hidden ReLU layer -> softmax
     ann_max_features: Count = 5000
     teacher_source: Literal[TEACHER_SOURCES] = "fine-tune"
