@@ -66,7 +66,7 @@ def _positive_control(predictions: dict, truth: dict, base: str, r: int, seed: i
     samples = claim_tests.by_set(predictions, truth, ORACLE_STUDENT, STUDENT)
     if not samples:
         return claims.not_tested("kd", CONTROL_CLAIM, "lifts", "this source has no generator probabilities (only the "
-                                 "synthetic benchmark keeps them), so there is no positive control")
+                                 "generated benchmark keeps them), so there is no positive control")
     parts, overall = claim_tests.beats(samples, r, seed)
     each = verdicts.compare_all(list(parts.values()), overall)
     return claims.judged("kd", CONTROL_CLAIM, "lifts", overall, f"{base}; this project's control, not the paper's "
