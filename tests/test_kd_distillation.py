@@ -104,6 +104,14 @@ def test_the_plan_trains_the_candidates_on_the_sweep_set_and_the_chosen_setting_
     assert {r.lam for r in sweep if r.targets == ORACLE} == {0.1, 1.0}
     assert {r.temperature for r in sweep if r.targets == ORACLE} == {2.0}
     assert {r.lam for r in sweep if r.targets == "out-of-fold"} == {0.1}  # "a" is the out-of-fold set
+    # the vocabulary's candidates train over the sweep's seeds only; the chosen threshold's lambda = 0
+    # students then train over every seed with the set's other students
+    settings3 = KDSettings(seeds=3, sweep_seeds=2, vocab_min_counts=(1, 3))
+    plan3 = KDPlan(sets, settings3)
+    assert plan3.vocabulary_seeds == [0, 1]
+    assert {(r.seed, r.min_count) for r in plan3.vocabulary_candidates("b")} == {(0, 1), (1, 1), (0, 3), (1, 3)}
+    assert {r.seed for r in plan3.planned_students("b", 3) if r.lam == 0} == {0, 1, 2}
+    assert KDPlan(sets, KDSettings(seeds=3)).vocabulary_seeds == [0, 1, 2]   # sweep_seeds unset: every seed
 
 
 def test_a_profile_needs_a_lambda_to_distil_with_and_positive_temperatures():

@@ -137,3 +137,8 @@ def test_a_per_task_teacher_looks_each_response_up_in_its_tasks_own_predictions(
     stranger = Split(ids=[f"{name}/nobody"], texts=["x"])
     with pytest.raises(DataError, match="nobody"):
         kd_teachers.rows_by_id(pooled, stranger, index, name)
+    # the training split may be scored another way (the top layers over cached frozen states): only it
+    asked = []
+    _, routed = kd_teachers.task_probabilities_by_id(benchmark[name], fake_predict,
+                                                     lambda split: asked.append(len(split)) or fake_predict(split))
+    assert asked == [len(benchmark[name].train)] and np.array_equal(routed, proba)

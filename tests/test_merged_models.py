@@ -132,3 +132,31 @@ def test_states_can_be_asked_for_at_any_layer_up_to_the_final_output(tasks, tmp_
     np.testing.assert_allclose(states.values[: states.offsets[1]], final, atol=1e-5)
     with pytest.raises(ValueError, match="layers 0 to 2"):
         StateMaker(PARTIAL, 0, ArtifactCache(tmp_path), progress=False, layer=3).layer
+
+
+@pytest.mark.slow
+def test_a_kd_teacher_scores_its_tasks_training_split_over_the_shared_frozen_states(setup, tasks):
+    """The KD chapter's per-task teachers score a task's training responses with only their trained layers
+    over the cached frozen states (partial fine-tuning): the same probabilities as the whole scorer's, and
+    the states and probabilities are the very artifacts the later chapters read. Full fine-tuning: the
+    scorer itself."""
+    from scoring_lab.kd.fine_tuned import FineTunedTransformers
+    from scoring_lab.kd.plan import KDPlan
+    from scoring_lab.profiles import load_profile
+
+    settings, cache, scorers, ev = setup
+    smoke = load_profile("smoke")
+    profile = replace(smoke, train=settings, kd=replace(smoke.kd, teacher_source="per-task"))
+    transformers = FineTunedTransformers(KDPlan({}, profile.kd), profile, cache, progress=False, tasks=tasks)
+    name = NAMES[1]
+    route = transformers._train_split_proba(name, scorers[name], 0)
+    if settings.trainable_layers is None:
+        assert route is None
+        return
+    ours = route(tasks[name].train)
+    np.testing.assert_allclose(ours, scorers[name].predict_proba(tasks[name].train), atol=1e-5)
+    # the evaluator of any later chapter finds the same artifact, not a new computation
+    from scoring_lab.merging.evaluation import PROBA_KIND
+    stored = sorted((cache.root / PROBA_KIND).iterdir())
+    np.testing.assert_array_equal(ev.probabilities((name,), Merge(OWN), "train")[name], ours)
+    assert sorted((cache.root / PROBA_KIND).iterdir()) == stored

@@ -16,6 +16,7 @@ from . import teachers as kd_teachers
 from .plan import ORACLE, SMALL, TEACHER, KDPlan
 from ..data.task import Split, Task
 from ..metrics import accuracy
+from ..merging.evaluation import OWN, Merge, MergeEvaluator
 from ..models.cache import ArtifactCache
 from ..models.per_task import TrainedScorer, get_scorer
 from ..profiles import Profile, small_transformer_settings, teacher_settings
@@ -77,11 +78,25 @@ class FineTunedTransformers(TimedSteps):
 
         def member_proba(m: str, responses: Split) -> np.ndarray:   # looked up in the task's own predictions
             index, proba = self._once(("task proba", m, seed), lambda: kd_teachers.task_probabilities_by_id(
-                self.tasks[m], scorers[m].predict_proba))
+                self.tasks[m], scorers[m].predict_proba, self._train_split_proba(m, scorers[m], seed)))
             return proba[kd_teachers.rows_by_id(task, responses, index, m)]
 
         return Teacher("per-task", scorers, lambda split: self._timed("teachers: inference", lambda: (
             kd_teachers.per_task_probabilities(task, split, self.tasks, member_proba))))
+
+    def _train_split_proba(self, member: str, scorer: TrainedScorer, seed: int) -> Callable[[Split], np.ndarray] | None:
+        """How member task ``member``'s scorer scores the task's training split: on partial fine-tuning
+        (``train.trainable_layers``), only its trained top layers over the frozen lower layers' states of the
+        split, which are cached and shared with the chapters after this one
+        (:class:`~scoring_lab.merging.evaluation.MergeEvaluator`); None (the scorer itself, every layer) on
+        full fine-tuning or LoRA. Its validation and test splits are the chapter "Per-task scorers"' own
+        predictions, read from the cache."""
+        train = self.profile.train
+        if train.trainable_layers is None or train.lora is not None:
+            return None
+        evaluator = MergeEvaluator({member: scorer}, {member: self.tasks[member]}, train, seed, self.cache,
+                                   self.progress)
+        return lambda split: evaluator.probabilities((member,), Merge(OWN), "train")[member]
 
     def small_transformer(self, name: str, seed: int | None = None) -> TrainedScorer:
         """The small transformer of set ``name`` (``kd.small_transformer``'s settings)."""

@@ -53,6 +53,12 @@ class KDPlan:
         """The seeds of the lambda sweep: the first ``kd.sweep_seeds`` (all where it is unset)."""
         return self.seeds[: self.kd.sweep_seeds or len(self.seeds)]
 
+    @property
+    def vocabulary_seeds(self) -> list[int]:
+        """The seeds over which the vocabulary threshold is chosen: the sweep's (every candidate threshold
+        trains its lambda = 0 students over them; the chosen one's then train over every seed)."""
+        return self.sweep_seeds
+
     def has_small_transformer(self, name: str) -> bool:
         """Whether the profile trains the small transformer on set ``name`` (``kd.small_transformer_pooled``
         says whether pooled sets get one)."""
@@ -92,6 +98,7 @@ class KDPlan:
         return list(dict.fromkeys(requests))
 
     def vocabulary_candidates(self, name: str) -> list[kd_module.StudentRequest]:
-        """The lambda = 0 students, one per seed and candidate threshold (``kd.vocab_min_counts``), whose
-        validation accuracy chooses set ``name``'s vocabulary threshold."""
-        return [kd_module.StudentRequest(s, 0.0, None, int(m)) for m in self.kd.vocab_min_counts for s in self.seeds]
+        """The lambda = 0 students, one per seed of :attr:`vocabulary_seeds` and candidate threshold
+        (``kd.vocab_min_counts``), whose validation accuracy chooses set ``name``'s vocabulary threshold."""
+        return [kd_module.StudentRequest(s, 0.0, None, int(m)) for m in self.kd.vocab_min_counts
+                for s in self.vocabulary_seeds]

@@ -118,14 +118,18 @@ def per_task_probabilities(kd_set: Task, split: Split, tasks: dict[str, Task],
     return out
 
 
-def task_probabilities_by_id(task: Task, predict_split: Callable[[Split], np.ndarray]) -> tuple[dict, np.ndarray]:
+def task_probabilities_by_id(task: Task, predict_split: Callable[[Split], np.ndarray],
+                             predict_train: Callable[[Split], np.ndarray] | None = None) -> tuple[dict, np.ndarray]:
     """({response id: row}, (n, L) or (n, K_t)) a member task's scorer output on all of the task's own
     responses (its train, validation and test splits, in that order): ``predict_split`` is the scorer's
     cached ``predict_proba``, so the splits the chapter "Per-task scorers" scored are not scored again, and a
-    response two KD sets share (a task both pooled and a single item) is scored once."""
+    response two KD sets share (a task both pooled and a single item) is scored once. ``predict_train``, where
+    given, scores the training split instead (the same scorer run another way: its top layers over the
+    cached frozen states)."""
     splits = (task.train, task.val, task.test)
     ids = np.concatenate([s.ids.astype(str) for s in splits])
-    return {i: k for k, i in enumerate(ids)}, np.concatenate([np.asarray(predict_split(s)) for s in splits])
+    predict = [predict_train or predict_split, predict_split, predict_split]
+    return {i: k for k, i in enumerate(ids)}, np.concatenate([np.asarray(f(s)) for f, s in zip(predict, splits)])
 
 
 def rows_by_id(kd_set: Task, responses: Split, index: dict, name: str) -> np.ndarray:
