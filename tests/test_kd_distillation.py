@@ -104,14 +104,6 @@ def test_the_plan_trains_the_candidates_on_the_sweep_set_and_the_chosen_setting_
     assert {r.lam for r in sweep if r.targets == ORACLE} == {0.1, 1.0}
     assert {r.temperature for r in sweep if r.targets == ORACLE} == {2.0}
     assert {r.lam for r in sweep if r.targets == "out-of-fold"} == {0.1}  # "a" is the out-of-fold set
-    # the vocabulary's candidates train over the sweep's seeds only; the chosen threshold's lambda = 0
-    # students then train over every seed with the set's other students
-    settings3 = KDSettings(seeds=3, sweep_seeds=2, vocab_min_counts=(1, 3))
-    plan3 = KDPlan(sets, settings3)
-    assert plan3.vocabulary_seeds == [0, 1]
-    assert {(r.seed, r.min_count) for r in plan3.vocabulary_candidates("b")} == {(0, 1), (1, 1), (0, 3), (1, 3)}
-    assert {r.seed for r in plan3.planned_students("b", 3) if r.lam == 0} == {0, 1, 2}
-    assert KDPlan(sets, KDSettings(seeds=3)).vocabulary_seeds == [0, 1, 2]   # sweep_seeds unset: every seed
 
 
 def test_a_profile_needs_a_lambda_to_distil_with_and_positive_temperatures():
@@ -199,7 +191,7 @@ def test_a_step_inside_another_counts_apart_so_the_steps_add_up():
     assert s.timing["after"] < 0.01 and "failing" in s.timing
 
 
-def test_the_out_of_fold_sets_are_the_first_single_item_set_every_set_or_those_named():
+def test_the_out_of_fold_sets_are_the_first_single_item_set_every_set_none_or_those_named():
     sets = {"pooled": tiny_task(), "a": tiny_task(seed=1), "b": tiny_task(seed=2)}
     for s in sets.values():
         s.meta["spec"] = {"tasks": ["x"]}
@@ -207,6 +199,8 @@ def test_the_out_of_fold_sets_are_the_first_single_item_set_every_set_or_those_n
     assert KDPlan(sets, KDSettings()).oof_sets == ["a"]
     assert KDPlan(sets, KDSettings(oof_sets="all")).oof_sets == ["pooled", "a", "b"]
     assert KDPlan(sets, KDSettings(oof_sets=("b",))).oof_sets == ["b"]
+    plan = KDPlan(sets, KDSettings(oof_sets="none"))
+    assert plan.oof_sets == [] and not any(r.targets == "out-of-fold" for r in plan.planned_students("a", 1, 0.2))
     with pytest.raises(ValueError, match=r"kd.oof_sets names \['c'\]"):
         KDPlan(sets, KDSettings(oof_sets=("c",))).oof_sets
-    assert load_profile("paper").kd.oof_sets == "all" and load_profile("default").kd.oof_sets == "first"
+    assert load_profile("paper").kd.oof_sets == "all" and load_profile("default").kd.oof_sets == "none"

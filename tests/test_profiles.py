@@ -55,7 +55,7 @@ SECTION_DIGESTS = {
     "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "2e3f003be686068a",
               "gw": "ff5f423fb7a3ac67", "moe": "b40ceb6f44f54977", "irt": "fb017793020e7cb3",
               "claims": "7b10d014664d5fa8"},
-    "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "31ecbaf48520fa47",
+    "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "c896eebbadbd4671",
                 "gw": "7c956d26162710c5", "moe": "1b989fb76be0da66", "irt": "ae926d65974f6659",
                 "claims": "df9ea8ebea43890a"},
     "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "bea61c31d6954a8f",

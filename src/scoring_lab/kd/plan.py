@@ -37,8 +37,10 @@ class KDPlan:
     @property
     def oof_sets(self) -> list[str]:
         """The sets of the out-of-fold comparison (``kd.oof_sets``: ``first``, the first single-item set;
-        ``all``; or the sets named, which must be among the plan's)."""
+        ``all``; ``none``; or the sets named, which must be among the plan's)."""
         wanted = self.kd.oof_sets
+        if wanted == "none":
+            return []
         if wanted == "first":
             return self.single_item_sets[:1]
         if wanted == "all":
@@ -52,12 +54,6 @@ class KDPlan:
     def sweep_seeds(self) -> list[int]:
         """The seeds of the lambda sweep: the first ``kd.sweep_seeds`` (all where it is unset)."""
         return self.seeds[: self.kd.sweep_seeds or len(self.seeds)]
-
-    @property
-    def vocabulary_seeds(self) -> list[int]:
-        """The seeds over which the vocabulary threshold is chosen: the sweep's (every candidate threshold
-        trains its lambda = 0 students over them; the chosen one's then train over every seed)."""
-        return self.sweep_seeds
 
     def has_small_transformer(self, name: str) -> bool:
         """Whether the profile trains the small transformer on set ``name`` (``kd.small_transformer_pooled``
@@ -98,7 +94,6 @@ class KDPlan:
         return list(dict.fromkeys(requests))
 
     def vocabulary_candidates(self, name: str) -> list[kd_module.StudentRequest]:
-        """The lambda = 0 students, one per seed of :attr:`vocabulary_seeds` and candidate threshold
-        (``kd.vocab_min_counts``), whose validation accuracy chooses set ``name``'s vocabulary threshold."""
-        return [kd_module.StudentRequest(s, 0.0, None, int(m)) for m in self.kd.vocab_min_counts
-                for s in self.vocabulary_seeds]
+        """The lambda = 0 students, one per seed and candidate threshold (``kd.vocab_min_counts``), whose
+        validation accuracy chooses set ``name``'s vocabulary threshold."""
+        return [kd_module.StudentRequest(s, 0.0, None, int(m)) for m in self.kd.vocab_min_counts for s in self.seeds]

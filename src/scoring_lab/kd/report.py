@@ -213,6 +213,12 @@ def sweep_summary(sweep: pd.DataFrame, choice: pd.DataFrame) -> str:
     return text
 
 
+NO_OUT_OF_FOLD = ("This profile runs no out-of-fold comparison (`kd.oof_sets: none`): each fold teacher is a "
+                  "fine-tune, three for each single-item set and one per member task and fold for the pooled set, "
+                  "more than the profile's CPU budget holds (its note gives the measured cost). The `paper` profile "
+                  "runs it on every set; a profile naming one set (`kd.oof_sets: first`) runs it there.")
+
+
 def out_of_fold_text(summary: pd.DataFrame, gain: pd.DataFrame) -> str:
     """Sentences on :func:`scoring_lab.kd.tables.out_of_fold_summary`, per set: how confident and label-like
     each kind of target is, and whether the out-of-fold ones helped the KD student (``gain``: the paired

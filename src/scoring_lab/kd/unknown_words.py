@@ -70,14 +70,14 @@ def accuracy_by_unknown_words(sets: dict, predictions: dict, vocabularies: dict[
 def unknown_word_table(models: "StudentsAndANN", predictions: dict) -> pd.DataFrame:
     """:func:`accuracy_by_unknown_words` of the chapter's models (``predictions``: every model's test
     classes), a word unknown when no training response of the set has it (:func:`training_words`), with
-    the lambda = 0 students that keep every training word (``min_count = 1``, trained for the choice over
-    :attr:`~scoring_lab.kd.plan.KDPlan.vocabulary_seeds`) beside them where another threshold was chosen."""
+    the lambda = 0 students that keep every training word (``min_count = 1``, trained for the choice)
+    beside them where another threshold was chosen."""
     plan = models.plan
     vocabularies, before = {}, {}
     for name, task in plan.sets.items():
         vocabularies[name] = training_words(task.train.texts, plan.kd.max_words)
         if models.min_count(name) != 1 and 1 in plan.kd.vocab_min_counts:
-            for s in plan.vocabulary_seeds:
+            for s in plan.seeds:
                 st = models.cached_student(name, kd_module.StudentRequest(s, 0.0, None, 1)).student
                 before[(name, every_training_word(1), s)] = st.predict(task.test.texts)
     return accuracy_by_unknown_words(plan.sets, {**predictions, **before}, vocabularies,

@@ -9,9 +9,8 @@ what an unknown word is worth. The vocabulary's cap stays what the parameter bud
 (:func:`scoring_lab.kd.distill.vocabulary_size`); a threshold only ever leaves rows out.
 
 For each set, the lambda = 0 students of every candidate threshold (``kd.vocab_min_counts``) over
-the sweep's seeds (``kd.sweep_seeds``, :attr:`~scoring_lab.kd.plan.KDPlan.vocabulary_seeds`) train
-side by side and are cached as the students they are (the chosen threshold's are the chapter's own
-lambda = 0 students of those seeds; its other seeds train with the set's other students); the threshold with the highest mean
+the chapter's seeds train side by side and are cached as the students they are (the chosen
+threshold's are the chapter's own lambda = 0 students); the threshold with the highest mean
 validation accuracy (each student's at the epoch early stopping kept) is chosen, ties going to the
 smaller threshold. A candidate that leaves the vocabulary as a smaller one does (a set whose
 training words all reach it, or one with more words than the budget's rows, where the frequency cap

@@ -243,8 +243,8 @@ class KDSettings:
     small_transformer: TrainChangesField = field(default_factory=dict)  # train settings of the TinyBERT-role baseline
     small_transformer_pooled: bool = True   # train it on pooled sets too (else on the single-item sets only)
     oof_folds: Annotated[int, Field(ge=2)] = 5  # out-of-fold teacher probabilities: k
-    oof_sets: Union[Literal["first", "all"], tuple[str, ...]] = "first"
-    # the sets they are tried on: the first single-item set, every set, or the sets named
+    oof_sets: Union[Literal["first", "all", "none"], tuple[str, ...]] = "first"
+    # the sets they are tried on: the first single-item set, every set, none, or the sets named
     ann_hidden: Count = 64               # the ANN baseline: TF-IDF -> hidden ReLU layer -> softmax
     ann_max_features: Count = 5000
     teacher_source: Literal[TEACHER_SOURCES] = "fine-tune"
