@@ -201,6 +201,12 @@ def test_the_out_of_fold_sets_are_the_first_single_item_set_every_set_none_or_th
     assert KDPlan(sets, KDSettings(oof_sets=("b",))).oof_sets == ["b"]
     plan = KDPlan(sets, KDSettings(oof_sets="none"))
     assert plan.oof_sets == [] and not any(r.targets == "out-of-fold" for r in plan.planned_students("a", 1, 0.2))
+    # no comparison: a table with its columns and no rows (its CSV reads back), and the chapter says why
+    from types import SimpleNamespace
+    from scoring_lab.kd import report, results_over_seeds
+    empty = results_over_seeds.out_of_fold_comparison(None, SimpleNamespace(plan=plan))
+    assert empty.empty and list(empty.columns) == results_over_seeds.OUT_OF_FOLD_COLUMNS
+    assert "kd.oof_sets: none" in report.NO_OUT_OF_FOLD and "`paper` profile" in report.NO_OUT_OF_FOLD
     with pytest.raises(ValueError, match=r"kd.oof_sets names \['c'\]"):
         KDPlan(sets, KDSettings(oof_sets=("c",))).oof_sets
     assert load_profile("paper").kd.oof_sets == "all" and load_profile("default").kd.oof_sets == "none"

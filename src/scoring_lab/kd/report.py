@@ -214,7 +214,7 @@ def sweep_summary(sweep: pd.DataFrame, choice: pd.DataFrame) -> str:
 
 
 NO_OUT_OF_FOLD = ("This profile runs no out-of-fold comparison (`kd.oof_sets: none`): each fold teacher is a "
-                  "fine-tune, three for each single-item set and one per member task and fold for the pooled set, "
+                  "fine-tune, one per fold for a single-item set and one per member task and fold for a pooled set, "
                   "more than the profile's CPU budget holds (its note gives the measured cost). The `paper` profile "
                   "runs it on every set; a profile naming one set (`kd.oof_sets: first`) runs it there.")
 

@@ -88,12 +88,15 @@ def out_of_fold_comparison(transformers: FineTunedTransformers, models: Students
                            names: list[str] | None = None) -> pd.DataFrame:
     """In-sample against out-of-fold teacher targets on the sets ``names`` (default the plan's): set, targets,
     seed, the :data:`METRICS`, plus the targets' mean max-probability and agreement with the labels (how
-    over-confident they are)."""
+    over-confident they are); no rows, but these columns, where there is no set to compare on."""
     plan = models.plan
     rows = []
     for name in names or plan.oof_sets:
         rows += _out_of_fold_rows(transformers, models, name)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=OUT_OF_FOLD_COLUMNS)
+
+
+OUT_OF_FOLD_COLUMNS = ["set", "targets", "seed", *METRICS, "target_confidence", "target_agreement"]
 
 
 def _out_of_fold_rows(transformers: FineTunedTransformers, models: StudentsAndANN, name: str) -> list[dict]:
