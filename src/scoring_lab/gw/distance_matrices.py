@@ -24,7 +24,9 @@ def _features_digest(arrays: dict[str, np.ndarray]) -> str:
 
 class GWDistances(TimedSteps):
     """(T, T) GW distances and similarities between the tasks' clouds; ``solver_seconds`` holds, for
-    each matrix asked for: step, method, responses, workers, seconds the solver took when it ran."""
+    each matrix asked for: step, method, responses, workers, seconds the solver took when it ran, pairs,
+    and pairs_warned (the pairs whose solve gave a warning the checks let pass: an inner Sinkhorn loop at
+    its limit while the coupling met its marginals)."""
 
     def __init__(self, setup: StudySetup, clouds: FeatureClouds):
         self.setup, self.clouds = setup, clouds
@@ -46,20 +48,26 @@ class GWDistances(TimedSteps):
 
         def produce(folder):
             t0 = time.perf_counter()
-            d = gromov.pairwise_distances(features, settings, self.setup.seed, self.setup.progress, workers)
-            d.to_csv(folder / "distance.csv")
+            result = gromov.pairwise_gw(features, settings, self.setup.seed, self.setup.progress, workers)
+            result.distance.to_csv(folder / "distance.csv")
+            result.warnings.to_csv(folder / "warnings.csv", index=False)
             (folder / "seconds.txt").write_text(f"{time.perf_counter() - t0:.3f}\n")
 
         def load(art):
-            return pd.read_csv(art.file("distance.csv"), index_col=0), float(art.file("seconds.txt").read_text())
+            return (gromov.PairwiseGW(pd.read_csv(art.file("distance.csv"), index_col=0),
+                                      pd.read_csv(art.file("warnings.csv"), dtype=str).reindex(
+                                          columns=gromov.WARNING_COLUMNS)),
+                    float(art.file("seconds.txt").read_text()))
 
         (value, seconds), _ = self._timed(step, lambda: self.setup.cache.get_or_compute(DISTANCE_KIND, inputs,
                                                                                         produce, load))
+        n = len(features)
         self.solver_seconds.append({"step": step, "method": settings.method,
                                     "responses": max(len(f) if settings.max_points is None else
                                                      min(len(f), settings.max_points) for f in features.values()),
-                                    "workers": workers, "seconds": seconds})
-        return value
+                                    "workers": workers, "seconds": seconds, "pairs": n * (n - 1) // 2,
+                                    "pairs_warned": value.pairs_warned})
+        return value.distance
 
     def distances(self, method: str | None = None) -> pd.DataFrame:
         """(T, T) GW distances with the profile's solver (or ``method``), on the features."""
@@ -72,7 +80,8 @@ class GWDistances(TimedSteps):
         return gromov.similarity(self.distances(method))
 
     def solver_table(self) -> pd.DataFrame:
-        """Each distinct GW matrix solved: step, method, responses, workers, seconds (when it was solved)."""
+        """Each distinct GW matrix solved: step, method, responses, workers, seconds (when it was solved),
+        pairs, pairs_warned (summed over the matrices of a step, e.g. the bootstrap's)."""
         t = pd.DataFrame(self.solver_seconds)
-        return t.groupby(["step", "method", "responses", "workers"], sort=False, as_index=False)["seconds"].sum() \
-            if len(t) else t
+        return t.groupby(["step", "method", "responses", "workers"], sort=False, as_index=False)[
+            ["seconds", "pairs", "pairs_warned"]].sum() if len(t) else t

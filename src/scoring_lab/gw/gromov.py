@@ -7,11 +7,17 @@ intra-cloud Euclidean distance matrices C_X (n, n) and C_Y (m, m) and uniform we
     GW(X, Y) = min over couplings pi of  sum_{i,j,k,l} (C_X[i,k] - C_Y[j,l])^2 pi[i,j] pi[k,l]
 
 solved with POT (``ot.gromov``): entropic GW (Sinkhorn projections, the paper's
-solver, :data:`ENTROPIC`) or the exact conditional-gradient solver (:data:`EXACT`).
+solver, :data:`ENTROPIC`) or non-entropic GW by conditional gradient
+(:data:`CONDITIONAL_GRADIENT`, POT's ``gromov_wasserstein2``). GW is a non-convex quadratic
+problem: the conditional-gradient solver is a local method, started from the independent
+coupling p q^T, so its value is the loss at a stationary point near that start, an upper bound
+on the GW distance, not its exact minimum; neither solver is exact.
 Each cost matrix is divided by its largest entry (:func:`cost_matrix`), so a cloud's
 overall scale (which differs from model to model) does not count, only its shape.
 A result whose coupling misses its marginals, is not finite, or whose solver stopped
-at its iteration limit is an error (:class:`GWError`), never a number.
+at its iteration limit without converging is an error (:class:`GWError`), never a number; an
+entropic solve whose inner Sinkhorn loop hit its limit while the coupling still met its
+marginals is kept, and its warning counted (:class:`PairwiseGW`).
 
 Similarity (the paper's section 2.2): S = 1 - (d - d_min) / (d_max - d_min) over the
 off-diagonal distances (:func:`similarity`); merge plans over it are in :mod:`scoring_lab.gw.merge_plans`.
@@ -29,7 +35,11 @@ import pandas as pd
 from scipy.spatial.distance import cdist
 from tqdm.auto import tqdm
 
-ENTROPIC, EXACT = "entropic", "exact"
+ENTROPIC, CONDITIONAL_GRADIENT = "entropic", "conditional-gradient"
+METHODS = (ENTROPIC, CONDITIONAL_GRADIENT)
+LABELS = {ENTROPIC: "entropic GW (Sinkhorn projections)",
+          CONDITIONAL_GRADIENT: "non-entropic GW (conditional gradient, local)"}
+CG_TOL = 1e-9   # the conditional-gradient solver's relative and absolute tolerance on the change of its loss
 
 
 class GWError(ValueError):
@@ -40,7 +50,7 @@ class GWError(ValueError):
 class GWSettings:
     """How GW distances are computed.
 
-    method:       "entropic" (the paper's) or "exact"
+    method:       "entropic" (the paper's) or "conditional-gradient" (non-entropic, local)
     epsilon:      entropic regularisation, on costs scaled to [0, 1]
     max_iter:     outer iterations of either solver
     tol:          the entropic solver's stopping tolerance on the change of the coupling
@@ -58,8 +68,8 @@ class GWSettings:
     max_points: int | None = None
 
     def __post_init__(self):
-        if self.method not in (ENTROPIC, EXACT):
-            raise ValueError(f"GW method must be {ENTROPIC!r} or {EXACT!r}, got {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"GW method must be one of {METHODS}, got {self.method!r}")
         if self.epsilon <= 0 or self.max_iter < 1 or self.sinkhorn_iter < 1 or self.tol <= 0 or self.marginal_tol <= 0:
             raise ValueError("GW settings: epsilon, tol and marginal_tol must be > 0, max_iter and sinkhorn_iter >= 1")
         if self.max_points is not None and self.max_points < 2:
@@ -94,10 +104,12 @@ def check_features(features: np.ndarray, name: str = "features") -> np.ndarray:
 
 
 def subsample_rows(n: int, max_points: int | None, seed: int = 0) -> np.ndarray:
-    """Positions of at most ``max_points`` of ``n`` rows, drawn without replacement (seeded), in order."""
+    """Positions of at most ``max_points`` of ``n`` rows, drawn without replacement (seeded), in order: the
+    first ``max_points`` of one seeded permutation of the ``n``, so with the same seed a smaller subsample
+    lies inside every larger one (nested)."""
     if max_points is None or n <= max_points:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:max_points])
 
 
 def subsample(features: np.ndarray, max_points: int | None, seed: int = 0) -> np.ndarray:
@@ -152,18 +164,56 @@ def _solve(c1, c2, p, q, settings: GWSettings, where: str):
                           f"{err[-1] if err else float('nan'):.2e} > tol {settings.tol:.0e}); raise max_iter or epsilon")
     else:
         value, log = ot.gromov.gromov_wasserstein2(c1, c2, p, q, "square_loss", max_iter=settings.max_iter,
-                                                   log=True)
+                                                   tol_rel=CG_TOL, tol_abs=CG_TOL, log=True)
         if log.get("warning"):
-            raise GWError(f"exact GW{where}: the inner transport problem stopped early ({log['warning']})")
-        iterations = len(log.get("loss", [])) - 1
+            raise GWError(f"conditional-gradient GW{where}: the inner transport problem stopped early "
+                          f"({log['warning']})")
+        losses = [float(x) for x in log.get("loss", [])]
+        iterations = len(losses) - 1
+        if iterations >= settings.max_iter and not cg_converged(losses):
+            raise GWError(f"conditional-gradient GW{where} did not converge in {settings.max_iter} iterations (last "
+                          f"change {abs(losses[-1] - losses[-2]):.2e}); raise max_iter")
     return value, log, iterations
+
+
+def cg_converged(losses: list[float]) -> bool:
+    """Whether the conditional-gradient solver's last step met its stopping rule (POT's: a relative or
+    absolute change of the loss below :data:`CG_TOL`), given its loss after each iteration."""
+    if len(losses) < 2:
+        return True
+    delta = abs(losses[-1] - losses[-2])
+    return delta < CG_TOL or (losses[-1] != 0 and delta / abs(losses[-1]) < CG_TOL)
+
+
+@dataclass
+class PairwiseGW:
+    """GW between every pair of tasks: ``distance`` (T, T), symmetric, 0 on the diagonal; ``warnings``, one
+    row per pair and distinct warning its solve gave that the checks let pass (task_a, task_b, warning)."""
+
+    distance: pd.DataFrame
+    warnings: pd.DataFrame
+
+    @property
+    def pairs_warned(self) -> int:
+        """How many task pairs' solves warned."""
+        return int(len(self.warnings.drop_duplicates(["task_a", "task_b"])))
+
+
+WARNING_COLUMNS = ["task_a", "task_b", "warning"]
 
 
 def pairwise_distances(features: dict[str, np.ndarray], settings: GWSettings = GWSettings(), seed: int = 0,
                        progress: bool = True, workers: int = 1) -> pd.DataFrame:
     """(T, T) symmetric GW distances between the tasks' clouds (task names as index and columns), the
-    diagonal 0 by definition. Each task's cloud is subsampled to ``settings.max_points`` first;
-    ``workers`` > 1 solves the pairs in that many processes (same numbers)."""
+    diagonal 0 by definition (:func:`pairwise_gw`'s distances)."""
+    return pairwise_gw(features, settings, seed, progress, workers).distance
+
+
+def pairwise_gw(features: dict[str, np.ndarray], settings: GWSettings = GWSettings(), seed: int = 0,
+                progress: bool = True, workers: int = 1) -> PairwiseGW:
+    """GW between every pair of the tasks' clouds, with the warnings each solve gave. Each task's cloud is
+    subsampled to ``settings.max_points`` first; ``workers`` > 1 solves the pairs in that many processes
+    (same numbers)."""
     names = list(features)
     costs = {t: cost_matrix(subsample(check_features(features[t], t), settings.max_points, seed), t) for t in names}
     pairs = list(itertools.combinations(names, 2))
@@ -183,13 +233,16 @@ def pairwise_distances(features: dict[str, np.ndarray], settings: GWSettings = G
             bar.update()
     bar.close()
     d = pd.DataFrame(0.0, index=names, columns=names)
-    for (a, b), v in zip(pairs, values):
+    said = []
+    for (a, b), (v, warned) in zip(pairs, values):
         d.loc[a, b] = d.loc[b, a] = v
-    return d
+        said += [{"task_a": a, "task_b": b, "warning": w} for w in warned]
+    return PairwiseGW(d, pd.DataFrame(said, columns=WARNING_COLUMNS))
 
 
-def _pair_distance(c1: np.ndarray, c2: np.ndarray, settings: GWSettings, pair: str) -> float:
-    return gw_distance(c1, c2, settings, pair).distance
+def _pair_distance(c1: np.ndarray, c2: np.ndarray, settings: GWSettings, pair: str) -> tuple[float, list[str]]:
+    r = gw_distance(c1, c2, settings, pair)
+    return r.distance, r.solver_warnings
 
 
 def similarity(distance: pd.DataFrame) -> pd.DataFrame:

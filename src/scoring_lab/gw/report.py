@@ -177,6 +177,7 @@ def summary_text(study: GWStudy, table3: pd.DataFrame, plans: pd.DataFrame, boot
             text += f", the description plan's {ari[DESCRIPTIONS]:.2f}"
         parts.append(text + " (1: the families exactly, 0: chance).")
     if len(boot):
-        parts.append(f"Resampling the responses gave the exact solver's plan back {int(boot['same_as_exact_plan'].sum())} "
+        parts.append(f"Resampling the responses gave the conditional-gradient solver's plan back "
+                     f"{int(boot['same_as_cg_plan'].sum())} "
                      f"times in {len(boot)}.")
     return " ".join(parts)

@@ -1,6 +1,7 @@
-"""How much the GW plan depends on how it was computed: the profile's solver against the exact one,
-smaller nested subsamples of the responses against the chapter's sample, and bootstrap resamples of
-each task's responses (exact GW on each), with how often each merged group comes back."""
+"""How much the GW plan depends on how it was computed: the profile's solver against the non-entropic
+(conditional-gradient) one, smaller nested subsamples of the responses against the chapter's sample, and
+bootstrap resamples of each task's responses (conditional-gradient GW on each), with how often each merged
+group comes back."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,22 +34,24 @@ class Stability(TimedSteps):
         return plan
 
     def solver_agreement(self) -> dict:
-        """The profile's solver against the exact one: Spearman of the distances, same plan or not, and
-        the exact solver's plan (exact_plan)."""
+        """The profile's solver against the conditional-gradient one: Spearman of the distances, same plan or
+        not, and the conditional-gradient solver's plan (cg_plan)."""
         iu = np.triu_indices(len(self.setup.names), 1)
-        a, b = self.gw.distances(), self.gw.distances(gromov.EXACT)
+        a, b = self.gw.distances(), self.gw.distances(gromov.CONDITIONAL_GRADIENT)
         pa = self._best_plan(gromov.similarity(a))
         pb = self._best_plan(gromov.similarity(b))
         return {"spearman": _spearman(a.to_numpy()[iu], b.to_numpy()[iu]), "same_plan": merge_plans.same_plan(pa, pb),
-                "exact_plan": pb}
+                "cg_plan": pb}
 
     def subsample_effect(self) -> pd.DataFrame:
-        """What subsampling does: exact GW on nested subsamples of the features against the full sample.
+        """What subsampling does: conditional-gradient GW on nested subsamples of the features
+        (:func:`~scoring_lab.gw.gromov.subsample_rows`: each smaller one inside the larger) against the full
+        sample.
 
         Columns: responses (per task, at most), spearman (of the T(T-1)/2 distances with the full
         sample's), max_similarity_change, same_plan."""
         s = self.setup
-        full = self.gw.distances(gromov.EXACT)
+        full = self.gw.distances(gromov.CONDITIONAL_GRADIENT)
         ref_plan = self._best_plan(gromov.similarity(full))
         iu = np.triu_indices(len(s.names), 1)
         largest = max(len(f) for f in self.clouds.features().values())
@@ -56,8 +59,8 @@ class Stability(TimedSteps):
         for n in sorted(s.settings.subsample_sizes):
             if n >= largest:
                 continue
-            d = self.gw.matrix(self.clouds.features(), self.gw.solver_settings(gromov.EXACT, n),
-                               "subsample effect (exact GW)")
+            d = self.gw.matrix(self.clouds.features(), self.gw.solver_settings(gromov.CONDITIONAL_GRADIENT, n),
+                               "subsample effect (conditional-gradient GW)")
             sim = gromov.similarity(d)
             plan = self._best_plan(sim)
             rows.append({"responses": n, "spearman": _spearman(d.to_numpy()[iu], full.to_numpy()[iu]),
@@ -67,21 +70,22 @@ class Stability(TimedSteps):
         return pd.DataFrame(rows)
 
     def bootstrap(self) -> pd.DataFrame:
-        """One row per bootstrap resample (exact GW on each task's responses drawn with replacement):
-        replicate, plan, same_as_exact_plan, groups (the merged ones), ari_families (when known)."""
+        """One row per bootstrap resample (conditional-gradient GW on each task's responses drawn with
+        replacement): replicate, plan, same_as_cg_plan, groups (the merged ones), ari_families (when known)."""
         def run_all():
             s = self.setup
             feats, rows = self.clouds.features(), []
             families = s.families()
             truth = merge_plans.plan_labels(tuple(tuple(g) for g in families.values()), s.names) if families else None
-            ref = self.solver_agreement()["exact_plan"]
+            ref = self.solver_agreement()["cg_plan"]
             for b in range(s.settings.bootstrap):
                 rng = np.random.default_rng([s.seed, b])
                 resampled = {t: f[rng.integers(0, len(f), len(f))] for t, f in feats.items()}
-                d = self.gw.matrix(resampled, self.gw.solver_settings(gromov.EXACT), "bootstrap (exact GW)")
+                d = self.gw.matrix(resampled, self.gw.solver_settings(gromov.CONDITIONAL_GRADIENT),
+                                   "bootstrap (conditional-gradient GW)")
                 plan = self._best_plan(gromov.similarity(d))
                 row = {"replicate": b + 1, "plan": merge_plans.format_plan(plan),
-                       "same_as_exact_plan": merge_plans.same_plan(plan, ref), "groups": [g for g in plan if len(g) > 1]}
+                       "same_as_cg_plan": merge_plans.same_plan(plan, ref), "groups": [g for g in plan if len(g) > 1]}
                 if truth is not None:
                     row["ari_families"] = adjusted_rand_score(truth, merge_plans.plan_labels(plan, s.names))
                 rows.append(row)

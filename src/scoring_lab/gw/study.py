@@ -3,7 +3,7 @@
 :class:`GWStudy` runs the GW-SMM protocol on a run's tasks and per-task scorers with the
 profile's ``gw`` settings: [CLS] features of each task's responses under its own scorer
 (train and validation responses only: a plan is a choice, and test responses play no
-part in choices), GW distances (the profile's solver, the exact one beside it), the plan
+part in choices), GW distances (the profile's solver, the conditional-gradient one beside it), the plan
 that maximises the within-group similarity, the comparison plans, TIES-merged encoders
 with per-group settings chosen on validation, and the Table 3 / Table 4 analogs. Every
 expensive step goes through the artifact cache (features, distances, merged predictions),
@@ -77,18 +77,21 @@ class GWStudy:
         return self.gw.similarity(method)
 
     def solver_agreement(self) -> dict:
-        """The profile's solver against the exact one: spearman of the distances, same_plan, exact_plan."""
+        """The profile's solver against the conditional-gradient one: spearman of the distances, same_plan,
+        cg_plan."""
         return self.stability.solver_agreement()
 
     def subsample_effect(self) -> pd.DataFrame:
-        """responses, spearman, max_similarity_change, same_plan: exact GW on nested subsamples."""
+        """responses, spearman, max_similarity_change, same_plan: conditional-gradient GW on nested subsamples."""
         return self.stability.subsample_effect()
 
     def similarity_panels(self) -> dict[str, pd.DataFrame]:
-        """The similarity matrices the chapter's heatmaps show: GW with the profile's solver, exact GW and,
+        """The similarity matrices the chapter's heatmaps show: GW with the profile's solver, conditional-gradient
+        GW and,
         when the tasks have descriptions, the description similarity."""
         s = self.settings
-        panels = {f"GW ({s.method}, ε = {s.epsilon:g})": self.similarity(), "GW (exact)": self.similarity(gromov.EXACT)}
+        panels = {f"GW ({s.method}, ε = {s.epsilon:g})": self.similarity(),
+                  "GW (conditional gradient)": self.similarity(gromov.CONDITIONAL_GRADIENT)}
         if any(e.name == DESCRIPTIONS for e in self.plans()):
             panels["task descriptions (MiniLM)"] = self.planner.description_similarity()
         return panels
@@ -150,7 +153,7 @@ class GWStudy:
 
     # ---- beyond the paper: stability --------------------------------------------------------
     def bootstrap(self) -> pd.DataFrame:
-        """One row per bootstrap resample: replicate, plan, same_as_exact_plan, groups (, ari_families)."""
+        """One row per bootstrap resample: replicate, plan, same_as_cg_plan, groups (, ari_families)."""
         return self.stability.bootstrap()
 
     def group_frequencies(self, boot: pd.DataFrame) -> pd.DataFrame:

@@ -253,7 +253,7 @@ class KDSettings:
     workers: Count = 1                   # processes training students side by side (each on one thread)
 
 
-GW_METHODS = ("entropic", "exact")
+GW_METHODS = ("entropic", "conditional-gradient")
 MERGE_METHODS = ("ties", "task_arithmetic", "average")
 
 
@@ -263,15 +263,16 @@ class GWChapterSettings:
 
     feature_splits: Annotated[tuple[Literal["train", "val"], ...], Field(min_length=1)] = ("train", "val")
     # whose responses the features are (never test)
-    method: Literal[GW_METHODS] = "entropic"  # the paper's solver; the exact one always runs beside it
+    method: Literal[GW_METHODS] = "entropic"  # the paper's solver; the non-entropic
+    # conditional-gradient one (local, started from p q^T) always runs beside it
     epsilon: Positive = 5e-3             # entropic regularisation, on costs scaled to [0, 1]
     max_iter: Count = 1000               # outer iterations of either solver
     tol: Positive = 1e-9                 # the entropic solver's stopping tolerance
     sinkhorn_iter: Count = 5000          # inner Sinkhorn iterations per outer one
     max_points: Optional[Annotated[int, Field(ge=2)]] = None  # responses per task (a seeded subsample); None: all
     subsample_sizes: tuple[Annotated[int, Field(ge=2)], ...] = ()
-    # smaller samples, exact solver: what subsampling does to the distances
-    bootstrap: NonNegativeCount = 20     # bootstrap resamples of the responses (exact solver): the plan's stability
+    # smaller nested samples, conditional-gradient solver: what subsampling does to the distances
+    bootstrap: NonNegativeCount = 20     # bootstrap resamples of the responses (conditional-gradient solver): the plan's stability
     n_models: Count = 5                  # T': models left after merging (the paper's plans leave 5 of 9)
     max_group_size: Optional[Annotated[int, Field(ge=2)]] = 3  # the largest group a plan may merge (None: any)
     random_plans: NonNegativeCount = 10  # random plans with the same T' and group cap
