@@ -207,6 +207,7 @@ def test_the_out_of_fold_sets_are_the_first_single_item_set_every_set_none_or_th
     empty = results_over_seeds.out_of_fold_comparison(None, SimpleNamespace(plan=plan))
     assert empty.empty and list(empty.columns) == results_over_seeds.OUT_OF_FOLD_COLUMNS
     assert "kd.oof_sets: none" in report.NO_OUT_OF_FOLD and "`paper` profile" in report.NO_OUT_OF_FOLD
+    assert report.out_of_fold_text(None, None) == report.out_of_fold_text(empty, None) == report.NO_OUT_OF_FOLD
     with pytest.raises(ValueError, match=r"kd.oof_sets names \['c'\]"):
         KDPlan(sets, KDSettings(oof_sets=("c",))).oof_sets
     assert load_profile("paper").kd.oof_sets == "all" and load_profile("default").kd.oof_sets == "none"

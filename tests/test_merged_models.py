@@ -144,12 +144,19 @@ def test_a_kd_teacher_scores_its_tasks_training_split_over_the_shared_frozen_sta
     from scoring_lab.kd.plan import KDPlan
     from scoring_lab.profiles import load_profile
 
+    from scoring_lab.data.task import Task
+
     settings, cache, scorers, ev = setup
     smoke = load_profile("smoke")
     profile = replace(smoke, train=settings, kd=replace(smoke.kd, teacher_source="per-task"))
-    transformers = FineTunedTransformers(KDPlan({}, profile.kd), profile, cache, progress=False, tasks=tasks)
     name = NAMES[1]
-    route = transformers._train_split_proba(name, scorers[name], 0)
+    t = tasks[name]
+    kd_set = Task("k", "multiclass", t.train, t.val, t.test, n_classes=t.n_labels + 1,   # one member: this task
+                  meta={"spec": {"name": "k", "role": "Bathtub", "tasks": [name], "target": "dimensions_met",
+                                 "max_class": None, "n_responses": None}})
+    transformers = FineTunedTransformers(KDPlan({"k": kd_set}, profile.kd), profile, cache, progress=False,
+                                         tasks=tasks)
+    route = transformers._train_split_proba(name, 0)
     if settings.trainable_layers is None:
         assert route is None
         return

@@ -55,8 +55,7 @@ class GWDistances(TimedSteps):
 
         def load(art):
             return (gromov.PairwiseGW(pd.read_csv(art.file("distance.csv"), index_col=0),
-                                      pd.read_csv(art.file("warnings.csv"), dtype=str).reindex(
-                                          columns=gromov.WARNING_COLUMNS)),
+                                      pd.read_csv(art.file("warnings.csv"), dtype=str)),
                     float(art.file("seconds.txt").read_text()))
 
         (value, seconds), _ = self._timed(step, lambda: self.setup.cache.get_or_compute(DISTANCE_KIND, inputs,

@@ -87,8 +87,7 @@ class GWStudy:
 
     def similarity_panels(self) -> dict[str, pd.DataFrame]:
         """The similarity matrices the chapter's heatmaps show: GW with the profile's solver, conditional-gradient
-        GW and,
-        when the tasks have descriptions, the description similarity."""
+        GW and, when the tasks have descriptions, the description similarity."""
         s = self.settings
         panels = {f"GW ({s.method}, ε = {s.epsilon:g})": self.similarity(),
                   "GW (conditional gradient)": self.similarity(gromov.CONDITIONAL_GRADIENT)}

@@ -73,30 +73,40 @@ class FineTunedTransformers(TimedSteps):
             trained = get_scorer(task, teacher_settings(self.profile), seed, self.cache, self.progress)
             return Teacher("fine-tune", {name: trained}, lambda split: self._timed(
                 "teachers: inference", lambda: trained.predict_proba(split)))
-        members = kd_sets.spec_of(task).tasks
-        scorers = {m: get_scorer(self.tasks[m], self.profile.train, seed, self.cache, self.progress) for m in members}
+        scorers = {m: self._member_scorer(m, seed) for m in kd_sets.spec_of(task).tasks}
 
         def member_proba(m: str, responses: Split) -> np.ndarray:   # looked up in the task's own predictions
             index, proba = self._once(("task proba", m, seed), lambda: kd_teachers.task_probabilities_by_id(
-                self.tasks[m], scorers[m].predict_proba, self._train_split_proba(m, scorers[m], seed)))
+                self.tasks[m], scorers[m].predict_proba, self._train_split_proba(m, seed)))
             return proba[kd_teachers.rows_by_id(task, responses, index, m)]
 
         return Teacher("per-task", scorers, lambda split: self._timed("teachers: inference", lambda: (
             kd_teachers.per_task_probabilities(task, split, self.tasks, member_proba))))
 
-    def _train_split_proba(self, member: str, scorer: TrainedScorer, seed: int) -> Callable[[Split], np.ndarray] | None:
+    def _member_scorer(self, member: str, seed: int) -> TrainedScorer:
+        """The per-task scorer of task ``member`` (the chapter "Per-task scorers"' own), once per study: a task
+        several sets share (one both pooled and a single item) teaches them all with the one scorer."""
+        return self._once(("scorer", member, seed), lambda: get_scorer(self.tasks[member], self.profile.train, seed,
+                                                                       self.cache, self.progress))
+
+    def _train_split_proba(self, member: str, seed: int) -> Callable[[Split], np.ndarray] | None:
         """How member task ``member``'s scorer scores the task's training split: on partial fine-tuning
         (``train.trainable_layers``), only its trained top layers over the frozen lower layers' states of the
-        split, which are cached and shared with the chapters after this one
-        (:class:`~scoring_lab.merging.evaluation.MergeEvaluator`); None (the scorer itself, every layer) on
-        full fine-tuning or LoRA. Its validation and test splits are the chapter "Per-task scorers"' own
-        predictions, read from the cache."""
+        split, which are cached and shared with the chapters after this one (one
+        :class:`~scoring_lab.merging.evaluation.MergeEvaluator` for every member task, so the backbone loads
+        once); None (the scorer itself, every layer) on full fine-tuning or LoRA. Its validation and test
+        splits are the chapter "Per-task scorers"' own predictions, read from the cache."""
         train = self.profile.train
         if train.trainable_layers is None or train.lora is not None:
             return None
-        evaluator = MergeEvaluator({member: scorer}, {member: self.tasks[member]}, train, seed, self.cache,
-                                   self.progress)
-        return lambda split: evaluator.probabilities((member,), Merge(OWN), "train")[member]
+
+        def evaluator() -> MergeEvaluator:
+            members = list(dict.fromkeys(m for t in self.sets.values() for m in kd_sets.spec_of(t).tasks))
+            return MergeEvaluator({m: self._member_scorer(m, seed) for m in members},
+                                  {m: self.tasks[m] for m in members}, train, seed, self.cache, self.progress)
+
+        shared = self._once(("evaluator", seed), evaluator)
+        return lambda split: shared.probabilities((member,), Merge(OWN), "train")[member]
 
     def small_transformer(self, name: str, seed: int | None = None) -> TrainedScorer:
         """The small transformer of set ``name`` (``kd.small_transformer``'s settings)."""

@@ -219,10 +219,13 @@ NO_OUT_OF_FOLD = ("This profile runs no out-of-fold comparison (`kd.oof_sets: no
                   "runs it on every set; a profile naming one set (`kd.oof_sets: first`) runs it there.")
 
 
-def out_of_fold_text(summary: pd.DataFrame, gain: pd.DataFrame) -> str:
+def out_of_fold_text(summary: pd.DataFrame | None, gain: pd.DataFrame | None) -> str:
     """Sentences on :func:`scoring_lab.kd.tables.out_of_fold_summary`, per set: how confident and label-like
     each kind of target is, and whether the out-of-fold ones helped the KD student (``gain``: the paired
-    test, :func:`~scoring_lab.kd.claim_tests.gain_by_set` of out-of-fold against in-sample, Holm over sets)."""
+    test, :func:`~scoring_lab.kd.claim_tests.gain_by_set` of out-of-fold against in-sample, Holm over sets);
+    :data:`NO_OUT_OF_FOLD` where the profile runs no comparison (``summary`` None or empty)."""
+    if summary is None or summary.empty:
+        return NO_OUT_OF_FOLD
     gains = gain.set_index("set")
     parts = []
     for name, rows in summary.groupby("set", sort=False):

@@ -263,8 +263,7 @@ class GWChapterSettings:
 
     feature_splits: Annotated[tuple[Literal["train", "val"], ...], Field(min_length=1)] = ("train", "val")
     # whose responses the features are (never test)
-    method: Literal[GW_METHODS] = "entropic"  # the paper's solver; the non-entropic
-    # conditional-gradient one (local, started from p q^T) always runs beside it
+    method: Literal[GW_METHODS] = "entropic"  # the paper's solver; the conditional-gradient one runs beside it
     epsilon: Positive = 5e-3             # entropic regularisation, on costs scaled to [0, 1]
     max_iter: Count = 1000               # outer iterations of either solver
     tol: Positive = 1e-9                 # the entropic solver's stopping tolerance
@@ -272,7 +271,7 @@ class GWChapterSettings:
     max_points: Optional[Annotated[int, Field(ge=2)]] = None  # responses per task (a seeded subsample); None: all
     subsample_sizes: tuple[Annotated[int, Field(ge=2)], ...] = ()
     # smaller nested samples, conditional-gradient solver: what subsampling does to the distances
-    bootstrap: NonNegativeCount = 20     # bootstrap resamples of the responses (conditional-gradient solver): the plan's stability
+    bootstrap: NonNegativeCount = 20     # resamples of the responses (conditional-gradient GW): the plan's stability
     n_models: Count = 5                  # T': models left after merging (the paper's plans leave 5 of 9)
     max_group_size: Optional[Annotated[int, Field(ge=2)]] = 3  # the largest group a plan may merge (None: any)
     random_plans: NonNegativeCount = 10  # random plans with the same T' and group cap
