@@ -153,8 +153,16 @@ def check_chapter_claims(path) -> None:
     construction, and no verdict that follows from the settings counted as measured."""
     table = claims.read_claims(path).set_index("claim")
     judged = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
-    assert (judged["test"] != "").all() and judged["n"].str.endswith("responses").all()
-    assert judged["test"].str.contains("paired bootstrap|equivalence").all()
+    assert (judged["test"] != "").all() and (judged["n"] != "").all()
+    # plan against plan: paired over test responses; the premise over task pairs with tasks resampled; the GW
+    # plan among random plans by its rank, the bootstrap plans against them by Mann-Whitney
+    by_pairs = judged.index.str.contains("premise")
+    by_plans = judged.index.str.contains("random plans")
+    assert judged[~by_pairs & ~by_plans]["n"].str.endswith("responses").all()
+    assert judged[~by_pairs & ~by_plans]["test"].str.contains("paired bootstrap|equivalence").all()
+    assert judged[by_pairs]["test"].str.contains("resampling the").all() and judged[by_pairs]["n"].str.contains(
+        "pairs of").all()
+    assert judged[by_plans]["test"].str.contains("rank test|Mann-Whitney").all()
     assert not table["test"].str.contains("t-test").any()           # the task t-test is a note, never the verdict
     assert table.loc["Merging nine models into five roughly halves the storage", "basis"] == "by construction"
     assert table.loc["The GW objective merges models in pairs or trios", "basis"] == "by construction"

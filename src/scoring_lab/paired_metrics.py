@@ -142,6 +142,24 @@ def quadratic_kappa(k: int) -> CountMetric:
     return CountMetric("QWK", lambda y, p: _confusion_counts(y, p, k), lambda s: _kappa_from_confusion(s, k, "quadratic"))
 
 
+def count_metric(kind: str, name: str, n_classes: int | None = None) -> CountMetric:
+    """The count form of a table metric (``micro_f1``, ``qwk``, ...) for ``kind`` (multilabel or multiclass,
+    whose metrics need the number of classes ``n_classes``)."""
+    if kind == "multilabel":
+        return MULTILABEL[name]
+    if not n_classes:
+        raise ValueError("multi-class metrics need the task's number of classes")
+    k = int(n_classes)
+    return {"accuracy": ACCURACY, "macro_f1": multiclass_macro_f1(k), "qwk": quadratic_kappa(k)}[name]
+
+
+def task_metrics(kind: str, y_true, y_pred, names: Sequence[str], n_classes: int | None = None) -> dict[str, float]:
+    """{name: value} of the table metrics ``names`` (``micro_f1``, ``qwk``, ...) for one task's responses,
+    through their count forms (the same values as :mod:`scoring_lab.metrics`, without scikit-learn's
+    per-call checks: for tables over many plans), plus n_test."""
+    return {**{n: count_metric(kind, n, n_classes)(y_true, y_pred) for n in names}, "n_test": int(len(y_true))}
+
+
 @dataclass(frozen=True)
 class Paired:
     """Two models' per-response counts of ``metric`` on the same responses, in strata.

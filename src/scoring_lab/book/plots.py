@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -286,5 +287,52 @@ def pareto_front(pareto: pd.DataFrame, tasks: list[str], references: dict[str, d
         ax.set_ylabel(f"{b} accuracy")
     axes[0][-1].legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def premise_scatter(pairs: pd.DataFrame, correlations: pd.DataFrame, loss: str = "loss",
+                    ylabel: str = "merge loss (validation)", title: str = "What predicts the loss of merging two tasks"):
+    """One panel per predictor of ``correlations`` (predictor, rho, ci_low, ci_high): each task pair of
+    ``pairs`` at (its closeness, its ``loss``), the panel titled with Spearman's rho and its interval."""
+    names = list(correlations["predictor"])
+    if not names:
+        return not_applicable(f"{title}: too few tasks for a correlation over pairs")
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False, sharey=True)
+    for ax, r in zip(axes.flat, correlations.itertuples()):
+        ax.scatter(pairs[r.predictor], pairs[loss], s=18, color="#4c72b0", alpha=0.8)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(f"{r.predictor}\nrho {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]", fontsize="small")
+        ax.set_xlabel("closeness (similarity)", fontsize="small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plan_ranks(table: pd.DataFrame, metric: str, label: str, title: str):
+    """Each evaluated plan's test ``metric`` (``table``: method, kind, same_sizes_as_gw and the metric):
+    random plans as a strip, bootstrap plans beside them, every named plan as a labelled line."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    kinds = {"random": (0, "#9aa9c4"), "bootstrap": (1, "#dd8452")}
+    rng = np.random.default_rng(0)
+    for kind, (y, colour) in kinds.items():
+        v = table.loc[table["kind"] == kind, metric]
+        ax.scatter(v, y + rng.uniform(-0.15, 0.15, len(v)), color=colour, s=22, label=f"{kind} plans ({len(v)})")
+    named = table[~table["kind"].isin(list(kinds))]
+    for i, r in enumerate(named.itertuples()):
+        ax.axvline(getattr(r, metric), color=sns.color_palette()[i % 10], lw=1.6,
+                   ls="-" if r.same_sizes_as_gw else ":", label=r.method + ("" if r.same_sizes_as_gw else
+                                                                           " (other sizes)"))
+    ax.set_yticks([0, 1], ["random, the GW plan's sizes", "bootstrap GW plans"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel(f"test {label} (every task, test-size-weighted)")
+    ax.set_title(title)
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="x-small")
     fig.tight_layout()
     return fig

@@ -1,6 +1,6 @@
 """The merge plans the chapter compares: the GW plan (the most similarity inside its groups), the
-paper's human and GPT-o1 plans, the plan from the task descriptions' similarity, the planted families
-and random plans; their table and the objective over every partition."""
+paper's human and GPT-o1 plans, the plan from the task descriptions' similarity and the planted families;
+their table and the objective over every partition."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from ..models.cache import code_version
 from ..study_steps import TimedSteps
 from . import gromov, merge_plans
 from .distance_matrices import GWDistances
-from .protocol import DESCRIPTIONS, FAMILIES, GW_PLAN, HUMAN, LLM, PREMERGE, RANDOM, StudySetup
+from .protocol import DESCRIPTIONS, FAMILIES, GW_PLAN, HUMAN, LLM, PREMERGE, StudySetup
 
 DESCRIPTION_KIND = "description-similarity"
 
@@ -39,7 +39,8 @@ class Planner(TimedSteps):
 
     def plans(self) -> list[PlanEntry]:
         """The GW plan, the paper's human and GPT-o1 plans (when the tasks are the paper's), the plan from
-        the task descriptions, the planted families (synthetic data) and the random plans."""
+        the task descriptions and the planted families (synthetic data); the random plans, drawn with the GW
+        plan's group sizes, are :mod:`.plan_ranks`'."""
         return self._once("plans", self._plans)
 
     def _plans(self) -> list[PlanEntry]:
@@ -65,10 +66,8 @@ class Planner(TimedSteps):
         families = s.families()
         if families is not None:
             groups = [g for g in families.values() if len(g) > 1]
-            out.append(PlanEntry(FAMILIES, merge_plans.plan_from_groups(s.names, groups), "oracle",
+            out.append(PlanEntry(FAMILIES, merge_plans.plan_from_groups(s.names, groups), "planted",
                                  "the benchmark's planted task families"))
-        for i, plan in enumerate(merge_plans.random_plans(s.names, k, s.settings.random_plans, s.seed, cap)):
-            out.append(PlanEntry(f"{RANDOM} {i + 1}", plan, "random", f"uniform over plans into {k} groups"))
         return out
 
     def description_similarity(self) -> pd.DataFrame:

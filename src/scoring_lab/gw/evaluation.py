@@ -7,31 +7,40 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import per_label_accuracy, per_label_f1, weighted_mean
-from ..models.per_task import report
 from ..study_steps import TimedSteps
 from . import merge_plans
 from .layerwise import LayerwiseFit
 from .merges import Merges
+from .pairwise import split_metrics
 from .compared_plans import Planner
-from .protocol import GW_PLAN, PREMERGE, RANDOM, StudySetup
+from .protocol import GW_PLAN, PREMERGE, StudySetup
 
 
 class Evaluation(TimedSteps):
     """Every method's test predictions (made once per run) and the tables over them."""
 
-    def __init__(self, setup: StudySetup, planner: Planner, merges: Merges, layerwise: LayerwiseFit):
+    def __init__(self, setup: StudySetup, planner: Planner, merges: Merges, layerwise: LayerwiseFit,
+                 extra_plans=lambda: []):
         self.setup, self.planner, self.merges, self.layerwise = setup, planner, merges, layerwise
+        self.extra_plans = extra_plans   # () -> [PlanEntry]: the oracle plans (.plan_ranks), in Table 3 too
         self.timing, self._memo = setup.timing, {}
 
+    def named_plans(self) -> list:
+        """Every named plan of Table 3: the planner's, then the extra ones (oracles)."""
+        return [*self.planner.plans(), *self.extra_plans()]
+
     def methods(self) -> dict[str, dict[str, np.ndarray]]:
-        """{method: {task: test predictions}}: pre-merge, every plan with TIES, and the GW plan's
+        """{method: {task: test predictions}}: pre-merge, every named plan with TIES, and the GW plan's
         ablations (task arithmetic, plain averaging, layer-wise coefficients)."""
         return self._once("methods", self._methods)
 
+    def premerge(self) -> dict[str, np.ndarray]:
+        """{task: (n_test, ...) test predictions of its own scorer}."""
+        return self.merges.plan_predictions(tuple((t,) for t in self.setup.names))
+
     def _methods(self) -> dict[str, dict[str, np.ndarray]]:
-        own = tuple((t,) for t in self.setup.names)
-        out = {PREMERGE: self.merges.plan_predictions(own)}
-        for e in self.planner.plans():
+        out = {PREMERGE: self.premerge()}
+        for e in self.named_plans():
             out[e.name] = self.merges.plan_predictions(e.plan)
         gw_plan = self.planner.plan(GW_PLAN)
         if merge_plans.merged_groups(gw_plan):
@@ -48,7 +57,7 @@ class Evaluation(TimedSteps):
         rows = []
         for method, preds in self.methods().items():
             for t in s.names:
-                m = report(s.tasks[t], preds[t], "test")
+                m = split_metrics(s.tasks[t], preds[t], "test", s.metrics)
                 rows.append({"method": method, "task": t, **{c: m[c] for c in s.metrics}, "n_test": m["n_test"]})
         return pd.DataFrame(rows)
 
@@ -69,41 +78,45 @@ class Evaluation(TimedSteps):
     def table3(self, performance: pd.DataFrame) -> pd.DataFrame:
         """Per method: plan, n_models, the test-size-weighted metrics and the gap to pre-merge (Table 3)."""
         s = self.setup
-        plans = self.planner.plan_table().set_index("method")
+        plans = {e.name: e.plan for e in self.named_plans()}
         rows = []
         for method, part in performance.groupby("method", sort=False):
             mean = weighted_mean(part.drop(columns=["method", "task"]))
-            base = method.split(",")[0]
-            rows.append({"method": method, "plan": plans.loc[base, "groups"] if base in plans.index else "-",
-                         "n_models": int(plans.loc[base, "n_models"]) if base in plans.index else len(s.names),
+            plan = plans.get(method, plans.get(method.split(",")[0]))   # an ablation row: "<plan>, <method>"
+            rows.append({"method": method, "plan": merge_plans.format_plan(plan) if plan else "-",
+                         "n_models": len(plan) if plan else len(s.names),
+                         "merged_tasks": sum(len(g) for g in merge_plans.merged_groups(plan)) if plan else 0,
                          **{c: mean[c] for c in s.metrics}})
         table = pd.DataFrame(rows)
         pre = table.set_index("method").loc[PREMERGE, s.main]
         table[f"{s.main}_gap"] = table[s.main] - pre
         return table
 
-    def random_summary(self, table3: pd.DataFrame) -> pd.DataFrame:
-        """Mean, sd, min and max of each metric over the random plans."""
-        r = table3[table3["method"].str.startswith(RANDOM + " ")]
-        return pd.DataFrame([{"statistic": stat, **{c: getattr(r[c], stat)() for c in self.setup.metrics}}
-                             for stat in ("mean", "std", "min", "max")])
-
     def storage(self) -> pd.DataFrame:
         """Per plan: n_models, total_mb (every model stored whole, as the paper counts), and
-        total_mb_shared_frozen (the frozen lower layers stored once, each model its trained layers)."""
+        total_mb_shared_frozen (the frozen lower layers stored once, each model its trained layers), from
+        the measured sizes of the safetensors files each part serialises to (header included)."""
         s = self.setup
-        upper = s.evaluator.upper
-        whole = sum(v.numel() * v.element_size() for v in upper.base.values())
-        trained = {t: sum(v.numel() * v.element_size() for v in s.evaluator.parts(t).encoder.values())
-                   for t in s.names}
-        heads = {t: sum(v.numel() * 4 for v in s.evaluator.parts(t).head.values()) for t in s.names}
-        frozen = whole - max(trained.values())
+        base = s.evaluator.upper.base
+        parts = {t: s.evaluator.parts(t) for t in s.names}
+        whole = serialized_bytes(base)
+        trained = {t: serialized_bytes(p.encoder) for t, p in parts.items()}
+        heads = {t: serialized_bytes(p.head) for t, p in parts.items()}
+        changed = set().union(*(set(p.encoder) for p in parts.values()))
+        frozen = serialized_bytes({n: v for n, v in base.items() if n not in changed})
         rows = []
-        for method in [PREMERGE, *[e.name for e in self.planner.plans()]]:
-            plan = tuple((t,) for t in s.names) if method == PREMERGE else self.planner.plan(method)
+        plans = {PREMERGE: tuple((t,) for t in s.names), **{e.name: e.plan for e in self.named_plans()}}
+        for method, plan in plans.items():
             mb = (len(plan) * whole + sum(heads.values())) / 2 ** 20
             shared = (frozen + sum(max(trained[t] for t in g) for g in plan) + sum(heads.values())) / 2 ** 20
             rows.append({"method": method, "n_models": len(plan), "total_mb": mb, "total_mb_shared_frozen": shared})
         table = pd.DataFrame(rows)
         table["saving"] = table.loc[0, "total_mb"] / table["total_mb"]
         return table
+
+
+def serialized_bytes(state: dict) -> int:
+    """The size in bytes of ``state`` ({name: tensor}) written as a safetensors file (header included)."""
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().contiguous() for k, v in state.items()}))

@@ -32,3 +32,11 @@ class FeatureClouds(TimedSteps):
         return self._once("features", lambda: self._timed("features (frozen layers + top layers)", lambda: {
             t: s.evaluator.features(t, self.feature_split(t), "+".join(s.settings.feature_splits))
             for t in s.names}))
+
+    def pretrained_features(self) -> dict[str, np.ndarray]:
+        """{task: (n_t, H) final-layer [CLS] embeddings of the same responses under the pre-trained encoder}:
+        what the clouds look like before any task's fine-tuning (the premise's control)."""
+        s = self.setup
+        return self._once("pretrained", lambda: self._timed("features (pre-trained encoder)", lambda: {
+            t: s.evaluator.pretrained_features(t, self.feature_split(t), "+".join(s.settings.feature_splits))
+            for t in s.names}))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import claims, verdicts
-from ..paired_metrics import ACCURACY, MULTILABEL, CountMetric, Paired, multiclass_macro_f1, pair, quadratic_kappa
+from ..paired_metrics import CountMetric, Paired, count_metric, pair
 from ..verdicts import GREATER, HELD, INCONCLUSIVE, LESS, NOT_HELD, Verdict
 
 NAMES = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact match",
@@ -37,12 +37,9 @@ class Responses:
 
     def metric(self, name: str) -> CountMetric:
         """The count form of a table metric (``micro_f1``, ``qwk``, ...) for this kind."""
-        if self.kind == "multilabel":
-            return MULTILABEL[name]
-        if not self.n_classes:
+        if self.kind != "multilabel" and not self.n_classes:
             raise ValueError("multi-class tasks need one shared number of classes for a paired bootstrap")
-        k = int(self.n_classes)
-        return {"accuracy": ACCURACY, "macro_f1": multiclass_macro_f1(k), "qwk": quadratic_kappa(k)}[name]
+        return count_metric(self.kind, name, self.n_classes)
 
     def paired(self, a: str, b: str, metric: str) -> Paired:
         """Methods ``a`` and ``b`` on every task's test responses, tasks as strata, weighted by test size."""
@@ -164,7 +161,8 @@ def storage_claim(claim: str, saving: float, n_models: int, n_tasks: int, model_
     verdict = "held" if saving >= HALVES_HELD else "partly" if saving >= HALVES_PARTLY else "not held"
     return claims.by_construction(
         "gw", claim, "about 2x", f"{saving:.2f}x ({n_models} models)", verdict,
-        f"every model stored whole, as the paper counts (its {model_mb} MB per BERT): {n_tasks} models into "
+        f"the measured bytes of each model written as a safetensors file, every model stored whole as the paper "
+        f"counts (its {model_mb} MB per BERT): {n_tasks} models into "
         f"{n_models} save (T W + H) / (T' W + H) ~ {n_tasks}/{n_models} = {n_tasks / n_models:.2f}x whatever is "
         f"learned (W a model, H the heads); held from {HALVES_HELD}x, partly from {HALVES_PARTLY}x", saving,
         "none: the ratio of models stored, from the profile's number of models")

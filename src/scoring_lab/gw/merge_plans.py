@@ -10,6 +10,7 @@ tasks, the opposite of the method's premise, so the maximum is the objective her
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Iterator, Sequence
 
@@ -49,19 +50,39 @@ def partitions(items: Sequence[str], k: int, max_size: int | None = None) -> Ite
     yield from grow(0, [])
 
 
+@functools.lru_cache(maxsize=8)
+def _every_partition(items: tuple[str, ...], k: int, max_size: int | None) -> tuple[Plan, ...]:
+    """:func:`partitions`, kept: the chapter searches the same partitions many times."""
+    return tuple(partitions(items, k, max_size))
+
+
 def plan_score(plan: Plan, sim: pd.DataFrame) -> float:
     """Sum of the similarities of every pair of tasks merged into the same group (the paper's L(M))."""
     return float(sum(sim.loc[a, b] for group in plan for a, b in itertools.combinations(group, 2)))
 
 
-def best_plan(sim: pd.DataFrame, n_models: int, max_size: int | None = None) -> tuple[Plan, float]:
-    """The partition of the tasks into ``n_models`` groups of at most ``max_size`` with the largest
-    :func:`plan_score`, found by exhaustive search (ties: the first in :func:`partitions`' order)."""
+def sizes(plan: Plan) -> tuple[int, ...]:
+    """A plan's group sizes, largest first: its size profile, e.g. (3, 3, 1, 1, 1)."""
+    return tuple(sorted((len(g) for g in plan), reverse=True))
+
+
+def best_plan(sim: pd.DataFrame, n_models: int, max_size: int | None = None,
+              size_profile: tuple[int, ...] | None = None) -> tuple[Plan, float]:
+    """The partition of the tasks into ``n_models`` groups of at most ``max_size`` (and, when given, with
+    group sizes ``size_profile``) with the largest :func:`plan_score`, found by exhaustive search (ties:
+    the first in :func:`partitions`' order)."""
+    names = list(sim.index)
+    where = {t: i for i, t in enumerate(names)}
+    values = sim.loc[names, names].to_numpy(dtype=float)
     best, best_score = None, -np.inf
-    for plan in partitions(list(sim.index), n_models, max_size):
-        score = plan_score(plan, sim)
+    for plan in _every_partition(tuple(names), n_models, max_size):
+        if size_profile is not None and sizes(plan) != tuple(size_profile):
+            continue
+        score = float(sum(values[where[a], where[b]] for group in plan for a, b in itertools.combinations(group, 2)))
         if score > best_score + 1e-12:
             best, best_score = plan, score
+    if best is None:
+        raise ValueError(f"no plan of {len(names)} tasks into {n_models} groups has the sizes {size_profile}")
     return best, best_score
 
 
@@ -73,6 +94,19 @@ def random_plans(items: Sequence[str], n_models: int, count: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(every), size=min(count, len(every)), replace=False)
     return [every[i] for i in sorted(picks)]
+
+
+def random_plans_like(items: Sequence[str], plan: Plan, count: int, seed: int = 0) -> tuple[list[Plan], int]:
+    """(``count`` distinct plans drawn uniformly, seeded, from every partition of ``items`` with the same
+    group sizes as ``plan`` other than ``plan`` itself, how many such partitions there are): the random
+    plans a plan is ranked among."""
+    profile = sizes(plan)
+    every = [p for p in _every_partition(tuple(items), len(plan), profile[0]) if sizes(p) == profile and not same_plan(p, plan)]
+    if not every or count < 1:
+        return [], len(every)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(every), size=min(count, len(every)), replace=False)
+    return [every[i] for i in sorted(picks)], len(every)
 
 
 def plan_from_groups(items: Sequence[str], groups: Sequence[Sequence[str]]) -> Plan:

@@ -1,5 +1,9 @@
-"""Merging a plan's groups: each merged group's settings (TIES, task arithmetic or plain averaging)
-chosen on its validation responses, and a plan's test predictions (a task on its own keeps its scorer)."""
+"""Merging a plan's groups and a plan's test predictions (a task on its own keeps its scorer).
+
+TIES, the paper's merge, uses one setting for every group of every plan: the one chosen on the pairwise
+merges' validation responses (:mod:`.pairwise`), so plans differ only in how they group the tasks. The GW
+plan's ablations (task arithmetic, plain averaging) choose their setting per group on its validation
+responses, as before."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,14 +12,16 @@ import pandas as pd
 from ..merging.evaluation import OWN, Merge
 from ..study_steps import TimedSteps
 from . import merge_plans
+from .pairwise import PairwiseMerges
 from .protocol import StudySetup
 
 
 class Merges(TimedSteps):
-    """Merges of groups of tasks, each method's settings tuned on validation once per group."""
+    """Merges of groups of tasks: TIES at the chapter's one setting (``pairwise.chosen()``), the other
+    methods tuned on validation once per group."""
 
-    def __init__(self, setup: StudySetup):
-        self.setup = setup
+    def __init__(self, setup: StudySetup, pairwise: PairwiseMerges):
+        self.setup, self.pairwise = setup, pairwise
         self.timing, self._memo = setup.timing, {}
 
     def grid(self, method: str) -> list[Merge]:
@@ -50,8 +56,13 @@ class Merges(TimedSteps):
         return self._once((tuple(group), method), tune)
 
     def merges_of(self, plan: merge_plans.Plan, method: str = "ties") -> dict[tuple[str, ...], Merge]:
-        """{group: its merge} for every group of ``plan`` (a singleton keeps its own scorer)."""
-        return {g: (self.tuned_merge(g, method)[0] if len(g) > 1 else Merge(OWN)) for g in plan}
+        """{group: its merge} for every group of ``plan`` (a singleton keeps its own scorer): TIES at the
+        chapter's setting, another method tuned on the group's validation responses."""
+        def merge(g):
+            if len(g) == 1:
+                return Merge(OWN)
+            return self.pairwise.chosen() if method == "ties" else self.tuned_merge(g, method)[0]
+        return {g: merge(g) for g in plan}
 
     def plan_predictions(self, plan: merge_plans.Plan, method: str = "ties",
                          merges: dict | None = None) -> dict[str, np.ndarray]:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .. import claims, published
-from . import judged_claims, merge_plans
-from .protocol import DESCRIPTIONS, FAMILIES, GW_PLAN, HUMAN, LLM, PAPER_METRICS, PREMERGE, RANDOM
+from . import judged_claims, merge_plans, plan_ranks, premise
+from .protocol import DESCRIPTIONS, FAMILIES, GW_PLAN, HUMAN, LLM, PAPER_METRICS, PREMERGE
 from .significance import implied_df
 
 if TYPE_CHECKING:
@@ -19,6 +19,27 @@ if TYPE_CHECKING:
 def plan_marks(plans: pd.DataFrame) -> dict[str, float]:
     """{method: its GW score} of the GW, paper and description plans (what the score histogram marks)."""
     return {r.method: r.gw_score for r in plans.itertuples() if r.source in ("gw", "paper", "description")}
+
+
+def tuned_share(study: GWStudy) -> str:
+    """"3.5M of 22.7M parameters (15%)": how much of the encoder the scorers fine-tuned (the first task's
+    scorer; every scorer of a run trains the same layers)."""
+    ev = study.setup.evaluator
+    total = sum(v.numel() for v in ev.upper.base.values())
+    tuned = sum(v.numel() for v in ev.parts(study.names[0]).encoder.values())
+    return f"{tuned / 1e6:.1f}M of {total / 1e6:.1f}M, {tuned / total:.0%}"
+
+
+def profile_words(profile) -> str:
+    """The GW settings of ``profile`` that the paper's questions need, in words (its backbone, fine-tuning,
+    responses, solver, random plans, bootstrap and TIES grid)."""
+    g, t = profile.gw, profile.train
+    tuned = f"top {t.trainable_layers} layers" if t.trainable_layers else "every layer"
+    points = "every training and validation response" if g.max_points is None else f"{g.max_points} responses a task"
+    solver = f"{g.method} GW" + (f" at ε = {g.epsilon:g}" if g.method == "entropic" else "")
+    return (f"{t.backbone}, {tuned} fine-tuned; {points}; {solver}; {g.random_plans} random plans with the GW "
+            f"plan's sizes; {g.bootstrap} bootstrap resamples; a {len(g.ties_density)} x {len(g.ties_scaling)} TIES "
+            "grid")
 
 
 def paper_units() -> dict:
@@ -85,12 +106,18 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
     needs = "needs the paper's nine multi-label tasks"
     multilabel = study.kind == "multilabel"
     out = []
+    ranks = study.ranks.table().set_index("method")
     for other in (HUMAN, LLM):
         claim = f"GW-SMM's plan scores above the {other} plan on all four weighted metrics (Table 3)"
         if other not in mean.index or not multilabel:
             out.append(claims.not_tested("gw", claim, "4 of 4", needs))
             continue
-        out.append(judged_claims.above_on_all(r, GW_PLAN, other, PAPER_METRICS, claim, base))
+        footing = (f"{base}; the plans merge {int(mean.loc[GW_PLAN, 'merged_tasks'])} and "
+                   f"{int(mean.loc[other, 'merged_tasks'])} tasks (group sizes {ranks.loc[GW_PLAN, 'sizes']} and "
+                   f"{ranks.loc[other, 'sizes']}), so the all-task figures also differ in how much is merged; per "
+                   f"merged task they lose {ranks.loc[GW_PLAN, 'drop_per_merged_task']:.3f} and "
+                   f"{ranks.loc[other, 'drop_per_merged_task']:.3f} micro-F1")
+        out.append(judged_claims.above_on_all(r, GW_PLAN, other, PAPER_METRICS, claim, footing))
     t4, _ = published.gw_table4()
     units = paper_units()
     task_tests = tests[tests["unit"] == "task"].set_index(["metric", "method_a", "method_b"]) if len(tests) else None
@@ -133,6 +160,7 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
                                      "multi-label tasks"))
     else:
         out.append(judged_claims.gap_band(r, GW_PLAN, PREMERGE, "micro_f1", gap_paper, claim, base))
+    out += premise_claims(study, base)
     st = storage.set_index("method")
     out.append(judged_claims.storage_claim("Merging nine models into five roughly halves the storage",
                                            float(st.loc[GW_PLAN, "saving"]), int(st.loc[GW_PLAN, "n_models"]),
@@ -155,6 +183,58 @@ def gw_claims(study: GWStudy, table3: pd.DataFrame, tests: pd.DataFrame, storage
     return out
 
 
+def premise_claims(study: GWStudy, base: str) -> list:
+    """The premise (GW similarity predicts the pairwise merge loss), the GW plan's rank among random plans
+    with its group sizes, and the bootstrap GW plans against those random plans."""
+    out = []
+    claim = ("GW similarity between two tasks' feature clouds predicts how little merging them loses (the "
+             "method's premise)")
+    if len(study.names) < premise.MIN_TASKS:
+        out.append(claims.not_tested("gw", claim, "assumed, not tested", f"{len(study.names)} tasks: a correlation "
+                                     f"over task pairs needs at least {premise.MIN_TASKS} tasks"))
+    else:
+        corr = study.premise_correlations()
+        others = "; ".join(f"{r.predictor} {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+                           for r in corr.iloc[1:].itertuples())
+        setting = study.pairwise.chosen()
+        out.append(claims.judged(
+            "gw", claim, "assumed, not tested", study.premise.verdict(premise.GW_OWN),
+            f"{base}; every pair of tasks merged with TIES (density {setting.density:g}, scaling "
+            f"{setting.scaling:g}, chosen on these validation merges), its loss the two own scorers' validation "
+            f"{study.main} minus the merged pair's; premise: a negative rho. The controls' rho: {others}", digits=2))
+    claim = "The GW plan merges better than random plans with its group sizes (beyond the paper)"
+    t = study.ranks.table().set_index("method")
+    n_random = int((t["kind"] == "random").sum())
+    if n_random < 1:
+        out.append(claims.not_tested("gw", claim, "-", f"no random plans: gw.random_plans is "
+                                     f"{study.settings.random_plans} and {study.ranks.n_like()} other plans have the "
+                                     "GW plan's group sizes"))
+        return out
+    out.append(claims.judged(
+        "gw", claim, "-", study.ranks.rank(GW_PLAN),
+        f"{base}; every plan merged with the same TIES setting, the random plans drawn from the "
+        f"{study.ranks.n_like():,} with the GW plan's group sizes; the oracle with the same sizes ranks "
+        f"{_rank_text(t, plan_ranks.ORACLE_SAME_SIZES)}, the description plan {_rank_text(t, DESCRIPTIONS)}",
+        our_value=f"rank {int(t.loc[GW_PLAN, 'rank_among_random'])} of {n_random + 1}"))
+    boot = t[t["kind"] == plan_ranks.BOOTSTRAP]
+    claim = ("GW-SMM as a method (its plan from resampled responses) merges better than random plans with the "
+             "same group sizes (beyond the paper)")
+    if len(boot) < 2 or n_random < 2:
+        out.append(claims.not_tested("gw", claim, "-", "fewer than two bootstrap or random plans in this profile"))
+    else:
+        v = study.ranks.bootstrap_against_random()
+        out.append(claims.judged(
+            "gw", claim, "-", v, f"{base}; the {len(boot)} bootstrap plans use the conditional-gradient solver (the "
+            f"entropic one costs too much per resample here); their ranks among the random plans: "
+            f"{', '.join(str(int(x)) for x in boot['rank_among_random'])}"))
+    return out
+
+
+def _rank_text(t: pd.DataFrame, method: str) -> str:
+    return (f"{int(t.loc[method, 'rank_among_random'])}" if method in t.index and t.loc[method, "same_sizes_as_gw"]
+            else "(not drawn here)")
+
+
 def summary_text(study: GWStudy, table3: pd.DataFrame, plans: pd.DataFrame, boot: pd.DataFrame) -> str:
     """A few sentences with this run's headline numbers (all computed): the GW plan against the others,
     how well it recovers the planted families, and how often resampling gives it back."""
@@ -163,21 +243,40 @@ def summary_text(study: GWStudy, table3: pd.DataFrame, plans: pd.DataFrame, boot
     parts = [f"The GW plan's merged models reach a test {label} of {m.loc[GW_PLAN, main]:.3f}, against "
              f"{m.loc[PREMERGE, main]:.3f} before merging"]
     others = [f"{name} {m.loc[name, main]:.3f}" for name in (HUMAN, LLM, DESCRIPTIONS, FAMILIES) if name in m.index]
-    random = m[m.index.str.startswith(RANDOM + " ")][main]
+    ranks = study.ranks.table()
+    random = ranks.loc[ranks["kind"] == "random", main]
     if others:
         parts[0] += "; the other plans: " + ", ".join(others)
-    if len(random):
-        parts[0] += (f"; random plans {random.mean():.3f} on average ({random.min():.3f} to {random.max():.3f}, "
-                     f"{len(random)} plans)")
     parts[0] += "."
+    if len(random):
+        gw = ranks.set_index("method").loc[GW_PLAN]
+        booted = ranks[ranks["kind"] == plan_ranks.BOOTSTRAP]
+        text = (f"Among {len(random)} random plans with its group sizes ({random.mean():.3f} on average, "
+                f"{random.min():.3f} to {random.max():.3f}) the GW plan ranks {int(gw['rank_among_random'])} of "
+                f"{len(random) + 1}")
+        if len(booted):
+            text += (f"; the GW plans of the {len(booted)} bootstrap resamples reach {booted[main].mean():.3f} on average "
+                     f"({booted[main].min():.3f} to {booted[main].max():.3f}; ranks "
+                     f"{', '.join(str(int(x)) for x in booted['rank_among_random'])})")
+        parts.append(text + ".")
+    corr = study.premise_correlations().set_index("predictor")
+    if premise.GW_OWN in corr.index and np.isfinite(corr.loc[premise.GW_OWN, "rho"]):
+        g = corr.loc[premise.GW_OWN]
+        best = corr["rho"].idxmin()
+        parts.append(f"Over the {int(g['n_pairs'])} pairwise merges, GW similarity and merge loss have Spearman's "
+                     f"rho {g['rho']:+.2f} [{g['ci_low']:+.2f}, {g['ci_high']:+.2f}] (a negative rho is the premise); "
+                     f"the most negative of all predictors is {best}'s, {corr.loc[best, 'rho']:+.2f}.")
     if "ari_families" in plans.columns:
         ari = plans.set_index("method")["ari_families"]
         text = f"Against the planted families the GW plan's adjusted Rand index is {ari[GW_PLAN]:.2f}"
         if DESCRIPTIONS in ari.index:
             text += f", the description plan's {ari[DESCRIPTIONS]:.2f}"
         parts.append(text + " (1: the families exactly, 0: chance).")
-    if len(boot):
-        parts.append(f"Resampling the responses gave the conditional-gradient solver's plan back "
-                     f"{int(boot['same_as_cg_plan'].sum())} "
-                     f"times in {len(boot)}.")
-    return " ".join(parts)
+    return " ".join(parts + _boot_sentence(boot))
+
+
+def _boot_sentence(boot: pd.DataFrame) -> list[str]:
+    if not len(boot):
+        return []
+    return [f"Resampling the responses gave the conditional-gradient solver's plan back "
+            f"{int(boot['same_as_cg_plan'].sum())} times in {len(boot)}."]

@@ -5,13 +5,15 @@ profile's ``gw`` settings: [CLS] features of each task's responses under its own
 (train and validation responses only: a plan is a choice, and test responses play no
 part in choices), GW distances (the profile's solver, the conditional-gradient one beside it), the plan
 that maximises the within-group similarity, the comparison plans, TIES-merged encoders
-with per-group settings chosen on validation, and the Table 3 / Table 4 analogs. Every
+at one setting chosen on validation, and the Table 3 / Table 4 analogs. Every
 expensive step goes through the artifact cache (features, distances, merged predictions),
 so a warm chapter only reads tables back.
 
 The study is a facade over its steps, one module each: :mod:`.protocol` (plan names, metrics and
 what the steps share), :mod:`.features` (the feature clouds), :mod:`.distance_matrices` (GW matrices),
-:mod:`.compared_plans` (the plans compared), :mod:`.merges` (merges tuned on validation),
+:mod:`.pairwise` (every pair merged, the TIES setting), :mod:`.premise` (merge loss against GW and its
+controls), :mod:`.plan_ranks` (random, bootstrap and oracle plans on the same footing),
+:mod:`.compared_plans` (the plans compared), :mod:`.merges` (merges of a plan's groups),
 :mod:`.layerwise` (layer-wise coefficients), :mod:`.evaluation` (test tables and storage),
 :mod:`.significance` (paired tests) and :mod:`.stability` (solver, subsample and bootstrap
 checks); :mod:`.report` sets the results beside the paper's and writes the prose.
@@ -31,6 +33,9 @@ from .evaluation import Evaluation
 from .features import FeatureClouds
 from .layerwise import LayerwiseFit
 from .merges import Merges
+from .pairwise import PairwiseMerges
+from .plan_ranks import PlanRanks
+from .premise import Premise
 from .compared_plans import Planner, PlanEntry
 from .protocol import DESCRIPTIONS, StudySetup
 from .stability import Stability
@@ -49,10 +54,13 @@ class GWStudy:
         self.clouds = FeatureClouds(setup)
         self.gw = GWDistances(setup, self.clouds)
         self.planner = Planner(setup, self.gw)
-        self.merges = Merges(setup)
+        self.pairwise = PairwiseMerges(setup)
+        self.premise = Premise(setup, self.clouds, self.gw, self.planner, self.pairwise)
+        self.merges = Merges(setup, self.pairwise)
         self.layerwise = LayerwiseFit(setup, self.merges)
-        self.evaluation = Evaluation(setup, self.planner, self.merges, self.layerwise)
         self.stability = Stability(setup, self.clouds, self.gw, self.planner)
+        self.ranks = PlanRanks(setup, self.planner, self.merges, self.premise, self.stability)
+        self.evaluation = Evaluation(setup, self.planner, self.merges, self.layerwise, self.ranks.extra_plans)
 
     @property
     def n_models(self) -> int:
@@ -125,14 +133,30 @@ class GWStudy:
         """Per method: plan, n_models, the test-size-weighted metrics and the gap to pre-merge (Table 3)."""
         return self.evaluation.table3(performance)
 
-    def random_summary(self, table3: pd.DataFrame) -> pd.DataFrame:
-        """Mean, sd, min and max of each metric over the random plans."""
-        return self.evaluation.random_summary(table3)
-
     def tuning_table(self) -> pd.DataFrame:
-        """Every validation grid the methods ran: group, method, density, scaling, val score, chosen."""
+        """The validation grids of the GW plan's ablations (task arithmetic, per group): group, method,
+        density, scaling, val score, chosen."""
         self.evaluation.methods()
         return self.merges.tuning_table()
+
+    # ---- the premise: every pair merged -------------------------------------------------------
+    def ties_choice(self) -> pd.DataFrame:
+        """Per TIES setting of the grid: density, scaling, mean_loss, worst_loss over the pairwise merges
+        (validation), chosen: the chapter's one setting."""
+        return self.pairwise.choice_table()
+
+    def pair_table(self) -> pd.DataFrame:
+        """One row per task pair: its merge loss (validation) and every predictor's closeness."""
+        return self.premise.pairs()
+
+    def premise_correlations(self) -> pd.DataFrame:
+        """Per predictor: Spearman's rho with the merge loss, its 95% interval (tasks resampled), verdict."""
+        return self.premise.correlations()
+
+    # ---- plans on the same footing ------------------------------------------------------------
+    def plan_ranks(self) -> pd.DataFrame:
+        """Every plan evaluated at the chapter's TIES setting: named, oracle, bootstrap and random plans."""
+        return self.ranks.table()
 
     def layerwise_table(self) -> pd.DataFrame:
         """The fitted layer-wise coefficients: group, task, layer, start, coefficient."""

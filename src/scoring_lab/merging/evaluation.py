@@ -308,6 +308,17 @@ class MergeEvaluator:
 
         return self._cached(FEATURES_KIND, inputs, compute)
 
+    def pretrained_features(self, task: str, split: Split, name: str) -> np.ndarray:
+        """(n, H) pooled final-layer embeddings of ``split``'s responses under the pre-trained encoder (no
+        task's fine-tuning: the control for :meth:`features`)."""
+        inputs = self._inputs({"task": "pre-trained", "features": True}, split)
+
+        def compute():
+            self.upper.load({})
+            return self.upper.embed(self.states(task, split, name), self.batch_size)
+
+        return self._cached(FEATURES_KIND, inputs, compute)
+
     def _cached(self, kind: str, inputs: dict, compute):
         def produce(folder: Path):
             np.save(folder / "values.npy", compute())
