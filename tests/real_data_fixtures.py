@@ -1,5 +1,6 @@
 """Small real-data-shaped fixtures, written by the tests (nothing committed): the ASAP-SAS layout
-(multi-class holistic scores), the PASTA layout (multi-label rubrics) and a plain scored CSV.
+(multi-class holistic scores), the PASTA layout (multi-label rubrics; and three tasks with one 0/1 label
+each) and a plain scored CSV.
 
 The responses come from the synthetic generator (two tasks, 5% scale), so the texts are realistic
 and the scores follow them; only the file layouts are those of the real sources.
@@ -17,8 +18,12 @@ TASKS = ("gas_filled_balloons", "natural_sugar")
 ASAP_SETS = {"gas_filled_balloons": 1, "natural_sugar": 3}   # set 1 is scored 0-3, set 3 is scored 0-2
 
 
-def _tasks():
-    return generate_benchmark(seed=3, scale=0.05, tasks=list(TASKS))
+# three generated tasks under names none of the papers use (a source that shares nothing with them)
+THREE_TASKS = {"dry_ice_model": "ice_melting", "gas_filled_balloons": "balloon_gas", "natural_sugar": "sugar_source"}
+
+
+def _tasks(names=TASKS):
+    return generate_benchmark(seed=3, scale=0.05, tasks=list(names))
 
 
 def _train_rows(task):
@@ -28,15 +33,19 @@ def _train_rows(task):
                                                                                     task.val.scores])
 
 
-def write_pasta(folder: Path) -> Path:
-    """``{task}_train.csv`` / ``{task}_test.csv``: text, one 0/1 column per rubric dimension, Group."""
+def write_pasta(folder: Path, names=TASKS, labels_kept: int | None = None, rename: dict | None = None) -> Path:
+    """``{task}_train.csv`` / ``{task}_test.csv``: text, one 0/1 column per rubric dimension (the first
+    ``labels_kept`` only, when given), Group; a task's file is named by ``rename`` when it names it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, task in _tasks().items():
+    for generated, task in _tasks(names).items():
+        name = (rename or {}).get(generated, generated)
         texts, labels, _ = _train_rows(task)
-        for part, (t, y) in {"train": (texts, labels), "test": (task.test.texts, task.test.labels)}.items():
+        keep = slice(None) if labels_kept is None else slice(0, labels_kept)
+        labels, test_labels, label_names = labels[:, keep], task.test.labels[:, keep], task.label_names[keep]
+        for part, (t, y) in {"train": (texts, labels), "test": (task.test.texts, test_labels)}.items():
             with open(folder / f"{name}_{part}.csv", "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
-                w.writerow(["Sentence", *task.label_names, "Group"])
+                w.writerow(["Sentence", *label_names, "Group"])
                 for text, row in zip(t, y):
                     w.writerow([text, *map(int, row), "g1"])
     return folder
@@ -93,11 +102,18 @@ def write_scored_csv(path: Path) -> Path:
     return path
 
 
+def write_pasta_three_single(folder: Path) -> Path:
+    """The PASTA layout with three tasks and one 0/1 label each (the first rubric dimension), named as no
+    paper names its tasks."""
+    return write_pasta(folder, list(THREE_TASKS), labels_kept=1, rename=THREE_TASKS)
+
+
 #: shape -> (source, writer, whether the writer takes a folder (True) or a file path (False), kind, task names)
 SHAPES = {
     "asap-sas": ("asap-sas", write_asap, True, "multiclass", ["asap_set_01", "asap_set_03"]),
     "pasta-csv": ("pasta-csv", write_pasta, True, "multilabel", sorted(TASKS)),
     "csv": ("csv", write_scored_csv, False, "multiclass", list(TASKS)),
+    "pasta-three-single": ("pasta-csv", write_pasta_three_single, True, "multilabel", sorted(THREE_TASKS.values())),
 }
 
 

@@ -14,6 +14,7 @@ from scoring_lab import claims, verdicts
 from scoring_lab.moe import judging, report
 from scoring_lab.moe.evidence import ADAPTED, Evidence
 from scoring_lab.moe.judging import Judge
+from scoring_lab.moe.protocol import DENSE, MTL_KD
 from scoring_lab.moe.protocol import METRICS
 from scoring_lab.paired_metrics import KAPPA, pair
 from scoring_lab.profiles import load_profile
@@ -169,7 +170,7 @@ def fake_setup(moe_on: str = "pooled"):
 def chapter_evidence() -> Evidence:
     tasks = TASKS + ["n1", "n2"]
     rates = {"Individual": 0.02, "MTL": 0.3, "UniMoE": 0.2, "UniMoE-Guided": 0.1, "MTL" + ADAPTED: 0.3,
-             "UniMoE-Guided" + ADAPTED: 0.12}
+             "UniMoE-Guided" + ADAPTED: 0.12, DENSE: 0.3, MTL_KD: 0.04}
     ev = evidence(rates, tasks)
     gates = gates_of({"t1": [0.7, 0.2, 0.1], "t2": [0.1, 0.8, 0.1], "t3": [0.2, 0.1, 0.7]})
     return Evidence(ev.labels, ev.preds, gates)
@@ -185,7 +186,7 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     table = claims.claims_table(rows)
     table.to_csv(tmp_path / "claims.csv", index=False)
     back = claims.read_claims(tmp_path / "claims.csv")                 # checked on read: columns, test and n
-    assert list(back.columns) == claims.COLUMNS and len(back) == 12 and (back["paper"] == "moe").all()
+    assert list(back.columns) == claims.COLUMNS and len(back) == 14 and (back["paper"] == "moe").all()
     by = table.set_index("claim")
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
     assert (measured["test"].str.len() > 0).all() and (measured["n"].str.len() > 0).all()
@@ -195,6 +196,11 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     latency = by.loc["The MoE block adds little latency over MTL (14 vs 13 ms per response)"]
     assert latency["note"].startswith(claims.WALL_CLOCK_NOTE) and latency["verdict"] == "held"
     assert by.loc["UniMoE (no KD) beats MTL on the average of Tasks 1-7", "verdict"] == "held"
+    # the controls: the dense block errs more than UniMoE (routing held), MTL + KD less than UniMoE-Guided
+    routing = [c for c in by.index if c.startswith("Routing, not capacity")][0]
+    distil = [c for c in by.index if c.startswith("UniMoE-Guided's lead over MTL is more than distillation")][0]
+    assert by.loc[routing, "verdict"] == "held" and by.loc[distil, "verdict"] == "not held"
+    assert "Holm" in by.loc[routing, "test"] or "Holm" in by.loc[routing, "our_value"]
     highest = by.loc["UniMoE-Guided has the highest averages of Table 3 (above MTL, UniMoE and Individual)"]
     assert highest["verdict"] == "not held" and "Individual included" in highest["note"]   # Individual is far ahead
     assert by.loc["UniMoE-Guided matches or exceeds the per-task models (kappa, macro-F1)", "verdict"] == "not held"
@@ -214,7 +220,7 @@ def test_no_verdict_is_decided_before_the_models_differ():
     tasks = TASKS + ["n1", "n2"]
     same = evidence({"Individual": 0.1}, tasks)
     preds = {m: same.preds["Individual"] for m in ("Individual", "MTL", "UniMoE", "UniMoE-Guided",
-                                                    "MTL" + ADAPTED, "UniMoE-Guided" + ADAPTED)}
+                                                    "MTL" + ADAPTED, "UniMoE-Guided" + ADAPTED, DENSE, MTL_KD)}
     rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(same.labels, preds, gates_of(
         {t: [0.5, 0.3, 0.2] for t in TASKS})))
     verdict = {r.claim: r.verdict for r in rows if r.basis == "measured"}
@@ -222,3 +228,12 @@ def test_no_verdict_is_decided_before_the_models_differ():
     assert verdict.pop(sameness) == "held"
     assert verdict.pop("Tasks rely on experts with distinct preferences (the paper's Fig. 3)") == "not held"
     assert set(verdict.values()) == {"inconclusive"}
+
+
+def test_the_control_claims_are_not_tested_without_the_controls():
+    ev = chapter_evidence()
+    preds = {m: p for m, p in ev.preds.items() if m not in (DENSE, MTL_KD)}
+    rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(ev.labels, preds, ev.gates))
+    control = [r for r in rows if r.claim.startswith(("Routing, not capacity", "UniMoE-Guided's lead over MTL"))]
+    assert len(control) == 2 and {r.verdict for r in control} == {"not tested"}
+    assert all("no such control" in r.note for r in control)

@@ -101,7 +101,8 @@ def random_plans_like(items: Sequence[str], plan: Plan, count: int, seed: int = 
     group sizes as ``plan`` other than ``plan`` itself, how many such partitions there are): the random
     plans a plan is ranked among."""
     profile = sizes(plan)
-    every = [p for p in _every_partition(tuple(items), len(plan), profile[0]) if sizes(p) == profile and not same_plan(p, plan)]
+    every = [p for p in _every_partition(tuple(items), len(plan), profile[0])
+             if sizes(p) == profile and not same_plan(p, plan)]
     if not every or count < 1:
         return [], len(every)
     rng = np.random.default_rng(seed)

@@ -255,7 +255,8 @@ def summary_text(study: GWStudy, table3: pd.DataFrame, plans: pd.DataFrame, boot
                 f"{random.min():.3f} to {random.max():.3f}) the GW plan ranks {int(gw['rank_among_random'])} of "
                 f"{len(random) + 1}")
         if len(booted):
-            text += (f"; the GW plans of the {len(booted)} bootstrap resamples reach {booted[main].mean():.3f} on average "
+            text += (f"; the GW plans of the {len(booted)} bootstrap resamples reach {booted[main].mean():.3f} on "
+                     "average "
                      f"({booted[main].min():.3f} to {booted[main].max():.3f}; ranks "
                      f"{', '.join(str(int(x)) for x in booted['rank_among_random'])})")
         parts.append(text + ".")

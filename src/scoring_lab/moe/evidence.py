@@ -14,7 +14,7 @@ import torch
 from ..models.cache import code_version
 from ..models.per_task import split_fingerprint
 from . import multitask
-from .protocol import GUIDED, INDIVIDUAL, MTL, THRESHOLD, UNIMOE
+from .protocol import CONTROLS, GUIDED, INDIVIDUAL, MTL, THRESHOLD, UNIMOE
 
 if TYPE_CHECKING:   # only for the annotation: the study is the facade over this module
     from .study import MoEStudy
@@ -27,7 +27,8 @@ ADAPTED = " adapted"   # a model's name with this suffix: the model adapted to t
 class Evidence:
     """``labels[task]``: (n, L) 0/1 truth of a task's test split; ``preds[model][task]``: (n, L) 0/1
     predictions at the paper's threshold (models: Individual, MTL, UniMoE, UniMoE-Guided on the
-    training tasks; Individual also, and ``MTL adapted``, ``UniMoE-Guided adapted`` on every task);
+    training tasks, and the controls of :data:`~.protocol.CONTROLS`; Individual also, and ``MTL adapted``,
+    ``UniMoE-Guided adapted`` on every task);
     ``gates[task]``: (n, M) UniMoE-Guided's gate weights per test response of a training task (empty
     without an MoE block)."""
 
@@ -75,7 +76,7 @@ def gather(study: MoEStudy) -> Evidence:
         return (np.asarray(p) >= THRESHOLD).astype(np.int8)
 
     preds = {INDIVIDUAL: {t: cut(s.scorers[t].predict_proba(test[t])) for t in every}}
-    for m in (MTL, UNIMOE, GUIDED):
+    for m in (MTL, UNIMOE, GUIDED, *CONTROLS):
         fitted = study.model(m)
         preds[m] = {t: cut(ev.proba(fitted, t, "test")) for t in old}
     for m in (MTL, GUIDED):

@@ -7,14 +7,15 @@ Shapes: B responses, T tokens, d hidden, M experts, L_t labels of task t.
   dropout, applied token-wise to the encoder's states H (B, T, d); a gate on
   [pi(H); e_t] (a pooled summary and a learned task embedding) gives softmax weights alpha (B, M),
   shared across a response's tokens; the output is sum_j alpha_j E_j(H) (B, T, d). With
-  ``on="pooled"`` the experts act on the pooled vector instead (B, d): the paper's public
-  reference code, offered for comparison.
+  ``on="pooled"`` the experts act on the pooled vector instead (B, d): the placement of the
+  paper's public code, offered for comparison (its code's block, two MoE layers with residual
+  connections, LayerNorm and a two-layer MLP gate over BERT's [CLS] pooler, is not built here).
 * :func:`load_balancing_loss`: L_LB = (1/M) sum_j (mean_b alpha_bj - 1/M)^2.
 * :func:`distillation_loss`: L_KD = tau^2 BCE(sigmoid(z / tau), sigmoid(z_teacher / tau)).
 * :class:`TaskHeads`: per task, linear -> ReLU -> dropout -> linear to its L_t logits.
 
 The paper does not say how the heads read the token-wise H~; with [CLS] pooling, token-wise
-experts would see one token only and the text's block would be the reference code's pooled one,
+experts would see one token only and the text's block would act on one pooled vector,
 so pi and the heads' pooling here are the mean over a response's real tokens. An expert's hidden
 width defaults to d: the paper's "two MoE modules (9M)" of 3-5 experts on BERT-base (d = 768)
 imply about 2 d h = 9M / (2 M), h near d for M = 4.

@@ -14,7 +14,7 @@ from ..verdicts import BY_CONSTRUCTION
 from . import layers as moe
 from .evidence import ADAPTED, Evidence
 from .judging import HEADLINE, NAMES, Judge, distinct_preferences
-from .protocol import GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, OUT_OF_FOLD, UNIMOE, StudySetup
+from .protocol import DENSE, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
 
 
 # ---- the paper's figures and tables beside ours ------------------------------------
@@ -42,9 +42,20 @@ def paper_table3() -> tuple[pd.DataFrame, str]:
     return pd.concat([per_task, avg], ignore_index=True)[["method", "task", *METRICS]], source
 
 
+def load_balancing_ceiling(n_experts: int, lambda_lb: float) -> str:
+    """"0.0019 (lambda_LB 0.01 times 0.19)": the largest the weighted load-balancing term can be, reached when
+    one expert takes every response of a batch: L_LB <= (M - 1) / M^2
+    (:func:`~scoring_lab.moe.layers.load_balancing_loss`)."""
+    ceiling = (n_experts - 1) / n_experts ** 2
+    return f"{lambda_lb * ceiling:.2g} (λ_LB {lambda_lb:g} times {ceiling:.2g})"
+
+
 def wide_table(table: pd.DataFrame, tasks: list[str], number_of: dict[str, int] | None = None) -> pd.DataFrame:
-    """metric x method rows, one column per task (the paper's layout) from a long method-task table."""
-    cols = [*tasks, "average"] if "average" in set(table["task"]) else list(tasks)
+    """metric x method rows, one column per task (the paper's layout) from a long method-task table; a task
+    the table does not have (the paper's table on another source's tasks) has no column."""
+    have = set(table["task"])
+    tasks = [t for t in tasks if t in have]
+    cols = [*tasks, "average"] if "average" in have else list(tasks)
     long = table[table["task"].isin(cols)].melt(id_vars=["method", "task"], value_vars=list(METRICS),
                                                 var_name="metric", value_name="value")
     wide = long.pivot_table(index=["metric", "method"], columns="task", values="value", sort=False)[cols]
@@ -130,6 +141,15 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
     out.append(claims.judged("moe", "UniMoE (no KD) beats MTL on the average of Tasks 1-7",
                              versus(UNIMOE, MTL, metrics), v, f"{avg}; the metrics where the paper has UniMoE ahead",
                              ours(v, UNIMOE, MTL, old)))
+    out.append(_control_claim(
+        judge, UNIMOE, DENSE, old, metrics, "Routing, not capacity: UniMoE beats a dense block of its size (one "
+        "expert as wide as its experts together; beyond the paper)", f"{avg}; the control for the claim above: "
+        "the same block and parameters without a gate to route by", ours))
+    out.append(_control_claim(
+        judge, GUIDED, MTL_KD, old, paper_ahead(GUIDED, [MTL]), "UniMoE-Guided's lead over MTL is more than "
+        "distillation: UniMoE-Guided beats MTL distilled alike (beyond the paper)", f"{avg}; MTL trained with "
+        "UniMoE-Guided's lambda_KD from the same teachers; the metrics where the paper has UniMoE-Guided above MTL",
+        ours))
     metrics = paper_ahead(GUIDED, [UNIMOE])
     v = judge.beats(GUIDED, UNIMOE, old, metrics)
     out.append(claims.judged("moe", "Distillation improves UniMoE: UniMoE-Guided above UniMoE on the average of "
@@ -180,6 +200,15 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
                              f"adapted UniMoE-Guided against MTL; {avg}", ours(v, g_new, m_new, old)))
     setup.timing["claims (paired bootstraps)"] = time.perf_counter() - t0
     return out
+
+
+def _control_claim(judge: Judge, a: str, control: str, tasks, metrics, claim: str, note: str, ours) -> claims.Claim:
+    """``a`` against a control model on ``metrics`` (a paired bootstrap each, Holm); ``not tested`` when the
+    evidence has no predictions of the control."""
+    if control not in judge.ev.preds:
+        return claims.not_tested("moe", claim, "-", "this run trained no such control")
+    v = judge.beats(a, control, tasks, metrics)
+    return claims.judged("moe", claim, "-", v, note, ours(v, a, control, tasks))
 
 
 def _built_claims(setup: StudySetup, resources: pd.DataFrame, t4: dict) -> list[claims.Claim]:
@@ -299,8 +328,9 @@ def _paper_gap() -> float:
 
 def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, specialisation: dict,
                  resources: pd.DataFrame, generalization: pd.DataFrame, forgetting: pd.DataFrame,
-                 variants: pd.DataFrame) -> str:
-    """The chapter's findings in a few sentences, every number from the results."""
+                 variants: pd.DataFrame, controls: pd.DataFrame | None = None) -> str:
+    """The chapter's findings in a few sentences, every number from the results (``controls``: the dense
+    block and MTL + KD beside the models they control for, :meth:`ModelSelection.controls`)."""
     avg = table3[table3["task"] == "average"].set_index("method")
     k = {m: avg.loc[m, "kappa"] for m in METHODS}
     res = resources.set_index("model")
@@ -328,6 +358,11 @@ def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, s
                      f"{specialisation['within_family_js']:.2f} within families against "
                      f"{specialisation['between_family_js']:.2f} between; permutation p = "
                      f"{specialisation['p_value']:.3f}).")
+    if controls is not None and len(controls):
+        c = controls.set_index("model")["kappa"]
+        parts.append(f"The controls: a dense block of UniMoE's size, without routing, averages kappa {c[DENSE]:.3f} "
+                     f"(UniMoE {c[UNIMOE]:.3f}), and MTL distilled from the same teachers {c[MTL_KD]:.3f} (MTL "
+                     f"{c[MTL]:.3f}); the claims below judge both differences on paired test responses.")
     parts.append(f"One UniMoE-Guided model takes {res.loc[ind, 'disk_mb'] / res.loc[GUIDED, 'disk_mb']:.1f}x less disk "
                  f"than the {len(setup.old)} per-task models (the paper: "
                  f"{pf['table4']['Individual']['relative_size']:.2f}x) at "
@@ -339,7 +374,8 @@ def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, s
                  f"(the paper: {pfk['before']:.3f} to {pfk['after']:.3f}).")
     if {moe.TOKENS, moe.POOLED} <= set(v.index):
         parts.append(f"With the same epoch cap, experts on every token (the paper's text) reach kappa "
-                     f"{v.loc[moe.TOKENS, 'kappa']:.3f} and experts on the pooled vector (its code) "
+                     f"{v.loc[moe.TOKENS, 'kappa']:.3f} and experts on the pooled vector (its code's placement, one "
+                     "block) "
                      f"{v.loc[moe.POOLED, 'kappa']:.3f}, at {v.loc[moe.TOKENS, 'seconds_per_epoch']:.1f} "
                      f"against {v.loc[moe.POOLED, 'seconds_per_epoch']:.1f} seconds an epoch.")
     if OUT_OF_FOLD in v.index:

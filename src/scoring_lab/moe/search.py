@@ -10,9 +10,9 @@ import pandas as pd
 
 from ..profiles import MultiTaskSettings
 from ..study_steps import TimedSteps
-from . import layers as moe
+from . import layers as moe, multitask
 from .evaluation import Evaluation
-from .protocol import COLUMNS, GUIDED, METRICS, MTL, OUT_OF_FOLD, UNIMOE, StudySetup
+from .protocol import COLUMNS, DENSE, GUIDED, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
 from .store import FittedModel, ModelStore
 
 
@@ -77,11 +77,40 @@ class ModelSelection(TimedSteps):
                        lambda_lb=float(row["lambda_lb"]), lambda_kd=float(row["lambda_kd"]))
 
     def model(self, method: str) -> FittedModel:
-        """The chapter's model of ``method`` (MTL, or UniMoE / UniMoE-Guided as the search chose)."""
+        """The chapter's model of ``method`` (MTL, or UniMoE / UniMoE-Guided as the search chose, or one of
+        the controls: :meth:`control_settings`)."""
         if method == MTL:
             return self.store.fit(MTL, replace(self.setup.settings.model, use_moe=False, lambda_kd=0.0,
                                                lambda_lb=0.0))
+        if method in (DENSE, MTL_KD):
+            return self.store.fit(method, self.control_settings(method))
         return self.store.fit(method, self.chosen_settings(method))
+
+    def control_settings(self, control: str) -> MultiTaskSettings:
+        """The dense control: UniMoE's chosen block with one expert whose hidden width is its M experts'
+        together (about the same parameters, no routing; the load-balancing term is 0 for one expert).
+        MTL + KD: MTL distilled with UniMoE-Guided's chosen lambda_KD."""
+        if control == DENSE:
+            s = self.chosen_settings(UNIMOE)
+            width = s.expert_hidden or self.setup.backbone.model.config.hidden_size
+            return replace(s, n_experts=1, expert_hidden=int(width) * s.n_experts, lambda_lb=0.0)
+        if control == MTL_KD:
+            kd = self.chosen_settings(GUIDED).lambda_kd
+            return replace(self.setup.settings.model, use_moe=False, lambda_kd=float(kd), lambda_lb=0.0)
+        raise KeyError(f"no control named {control!r}")
+
+    def controls(self) -> pd.DataFrame:
+        """The controls beside the models they control for (UniMoE, MTL, UniMoE-Guided): model, params
+        (trained ones), epochs, the test averages over the training tasks and the validation scores."""
+        def make():
+            rows = []
+            for name in (UNIMOE, DENSE, MTL, MTL_KD, GUIDED):
+                f = self.model(name)
+                test = self.evaluation.evaluate(f, self.setup.old)
+                rows.append({"model": name, "params": multitask.parameter_count(f.model), "epochs": f.epochs,
+                             **{m: float(test[m].mean()) for m in METRICS}, **self.evaluation.validation_scores(f)})
+            return pd.DataFrame(rows)
+        return self._once("controls", make)
 
     def table3(self) -> pd.DataFrame:
         """method, task, kappa, macro_f1, micro_f1, per_label_accuracy, exact_match, n_test on the training
@@ -98,7 +127,7 @@ class ModelSelection(TimedSteps):
 
     def variants(self) -> pd.DataFrame:
         """UniMoE-Guided's chosen configuration with the experts on every token (the paper's text) and on
-        the pooled vector (its reference code), both capped at ``moe.variant_epochs``; and, with
+        the pooled vector (its code's placement, in one block), both capped at ``moe.variant_epochs``; and, with
         ``moe.teacher_folds``, with out-of-fold teacher logits. Test averages, epochs and seconds."""
         def make():
             chosen = self.chosen_settings(GUIDED)

@@ -81,6 +81,11 @@ class MoEStudy(TimedSteps):
         """method, task, the metrics and n_test on the training tasks' test splits, each method's average last."""
         return self.selection.table3()
 
+    def controls(self) -> pd.DataFrame:
+        """UniMoE beside the dense block of its size, MTL beside MTL + KD, and UniMoE-Guided: params, epochs,
+        test averages and validation scores."""
+        return self.selection.controls()
+
     def variants(self) -> pd.DataFrame:
         """The chosen UniMoE-Guided with its experts on every token, on the pooled vector (and out-of-fold teachers)."""
         return self.selection.variants()

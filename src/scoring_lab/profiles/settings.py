@@ -299,7 +299,8 @@ class MultiTaskSettings:
 
     use_moe: bool = True
     n_experts: Count = 4
-    moe_on: Literal[MOE_ON] = "tokens"   # the paper's text; "pooled": its reference code
+    moe_on: Literal[MOE_ON] = "tokens"   # the paper's text; "pooled": one block on the pooled vector (the
+    # placement of the paper's code; its code's block, two residual MoE layers with LayerNorm, is not built)
     expert_hidden: Optional[Count] = None  # None: the encoder's width d
     task_dim: Count = 32
     head_hidden: Count = 128
