@@ -12,7 +12,7 @@ from scipy.spatial.distance import jensenshannon
 
 from scoring_lab import claims, verdicts
 from scoring_lab.moe import judging, report
-from scoring_lab.moe.evidence import ADAPTED, Evidence
+from scoring_lab.moe.evidence import ADAPTED, NO_REHEARSAL, Evidence
 from scoring_lab.moe.judging import Judge
 from scoring_lab.moe.protocol import DENSE, MTL_KD
 from scoring_lab.moe.protocol import METRICS
@@ -170,7 +170,7 @@ def fake_setup(moe_on: str = "pooled"):
 def chapter_evidence() -> Evidence:
     tasks = TASKS + ["n1", "n2"]
     rates = {"Individual": 0.02, "MTL": 0.3, "UniMoE": 0.2, "UniMoE-Guided": 0.1, "MTL" + ADAPTED: 0.3,
-             "UniMoE-Guided" + ADAPTED: 0.12, DENSE: 0.3, MTL_KD: 0.04}
+             "UniMoE-Guided" + ADAPTED: 0.12, DENSE: 0.3, MTL_KD: 0.04, "UniMoE-Guided" + ADAPTED + NO_REHEARSAL: 0.3}
     ev = evidence(rates, tasks)
     gates = gates_of({"t1": [0.7, 0.2, 0.1], "t2": [0.1, 0.8, 0.1], "t3": [0.2, 0.1, 0.7]})
     return Evidence(ev.labels, ev.preds, gates)
@@ -186,7 +186,7 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     table = claims.claims_table(rows)
     table.to_csv(tmp_path / "claims.csv", index=False)
     back = claims.read_claims(tmp_path / "claims.csv")                 # checked on read: columns, test and n
-    assert list(back.columns) == claims.COLUMNS and len(back) == 14 and (back["paper"] == "moe").all()
+    assert list(back.columns) == claims.COLUMNS and len(back) == 15 and (back["paper"] == "moe").all()
     by = table.set_index("claim")
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
     assert (measured["test"].str.len() > 0).all() and (measured["n"].str.len() > 0).all()
@@ -200,6 +200,8 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     routing = [c for c in by.index if c.startswith("Routing, not capacity")][0]
     distil = [c for c in by.index if c.startswith("UniMoE-Guided's lead over MTL is more than distillation")][0]
     assert by.loc[routing, "verdict"] == "held" and by.loc[distil, "verdict"] == "not held"
+    rehearsal = [c for c in by.index if c.startswith("Rehearsal limits")][0]
+    assert by.loc[rehearsal, "verdict"] == "held"
     assert "Holm" in by.loc[routing, "test"] or "Holm" in by.loc[routing, "our_value"]
     highest = by.loc["UniMoE-Guided has the highest averages of Table 3 (above MTL, UniMoE and Individual)"]
     assert highest["verdict"] == "not held" and "Individual included" in highest["note"]   # Individual is far ahead
@@ -220,7 +222,8 @@ def test_no_verdict_is_decided_before_the_models_differ():
     tasks = TASKS + ["n1", "n2"]
     same = evidence({"Individual": 0.1}, tasks)
     preds = {m: same.preds["Individual"] for m in ("Individual", "MTL", "UniMoE", "UniMoE-Guided",
-                                                    "MTL" + ADAPTED, "UniMoE-Guided" + ADAPTED, DENSE, MTL_KD)}
+                                                    "MTL" + ADAPTED, "UniMoE-Guided" + ADAPTED, DENSE, MTL_KD,
+                                                    "UniMoE-Guided" + ADAPTED + NO_REHEARSAL)}
     rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(same.labels, preds, gates_of(
         {t: [0.5, 0.3, 0.2] for t in TASKS})))
     verdict = {r.claim: r.verdict for r in rows if r.basis == "measured"}
@@ -232,8 +235,9 @@ def test_no_verdict_is_decided_before_the_models_differ():
 
 def test_the_control_claims_are_not_tested_without_the_controls():
     ev = chapter_evidence()
-    preds = {m: p for m, p in ev.preds.items() if m not in (DENSE, MTL_KD)}
+    preds = {m: p for m, p in ev.preds.items() if m not in (DENSE, MTL_KD) and not m.endswith(NO_REHEARSAL)}
     rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(ev.labels, preds, ev.gates))
-    control = [r for r in rows if r.claim.startswith(("Routing, not capacity", "UniMoE-Guided's lead over MTL"))]
-    assert len(control) == 2 and {r.verdict for r in control} == {"not tested"}
+    control = [r for r in rows if r.claim.startswith(("Routing, not capacity", "UniMoE-Guided's lead over MTL",
+                                                       "Rehearsal limits"))]
+    assert len(control) == 3 and {r.verdict for r in control} == {"not tested"}
     assert all("no such control" in r.note for r in control)

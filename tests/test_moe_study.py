@@ -161,6 +161,10 @@ def test_adaptation_keeps_the_encoder_the_old_heads_and_mtls_moe_free_parts_bit_
     assert set(g["task"]) == set(study.new) and set(g["method"]) == {"Individual", "MTL", "UniMoE-Guided"}
     f = study.forgetting()
     assert list(f.columns[:3]) == ["metric", "before", "after"] and list(f["metric"]) == list(protocol.METRICS)
+    # the control adapted without rehearsal: another model (another key), the old tasks' figures beside
+    bare, rehearsed = study.adaptation.adapted("UniMoE-Guided", rehearsal=0.0), study.adapted("UniMoE-Guided")
+    assert bare.key != rehearsed.key and "after_no_rehearsal" in f.columns
+    assert study.adaptation.adapted("UniMoE-Guided", rehearsal=study.settings.rehearsal).key == rehearsed.key
 
 
 @pytest.mark.slow
@@ -183,9 +187,9 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study, tmp_pa
     table = claims.claims_table(out)
     table.to_csv(tmp_path / "claims.csv", index=False)
     table = claims.read_claims(tmp_path / "claims.csv")     # the new columns; a test and n behind each verdict
-    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) == 14 and (table["paper"] == "moe").all()
+    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) == 15 and (table["paper"] == "moe").all()
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
-    assert (measured["test"] != "").all() and (measured["n"] != "").all() and len(measured) == 11   # 9 + 2 controls
+    assert (measured["test"] != "").all() and (measured["n"] != "").all() and len(measured) == 12   # 9 + 3 controls
     # the effects are the tables' own differences, now with an interval over the same test responses
     avg = t3[t3["task"] == "average"].set_index("method")["kappa"]
     row = table.set_index("claim").loc["UniMoE (no KD) beats MTL on the average of Tasks 1-7"]

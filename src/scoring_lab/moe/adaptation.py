@@ -36,10 +36,11 @@ class Adaptation(TimedSteps):
         self.evaluation, self.selection = evaluation, selection
         self.timing, self._memo = setup.timing, {}
 
-    def adapted(self, method: str) -> FittedModel:
+    def adapted(self, method: str, rehearsal: float | None = None) -> FittedModel:
         """``method``'s model (MTL or UniMoE-Guided) extended to the held-out tasks: new heads (and task
         embeddings); UniMoE-Guided also trains its MoE block, on the new tasks' training responses and a
-        rehearsal share of the old tasks', with its distillation term; MTL trains the new heads only.
+        rehearsal share of the old tasks' (``moe.rehearsal``, or ``rehearsal``: 0 for the control without
+        it), with its distillation term; MTL trains the new heads only.
         Everything else stays bit-identical. Early stopping watches the new tasks' validation loss (the
         paper does not say; with the old tasks' in it, their rising loss stopped training after one
         epoch, before the new heads had learned)."""
@@ -48,12 +49,14 @@ class Adaptation(TimedSteps):
         base = self.selection.model(method)
         s = base.settings
         teacher = IN_SAMPLE if s.lambda_kd > 0 else None
-        rehearse = method != MTL
+        trains_moe = method != MTL
+        share = (setup.settings.rehearsal if rehearsal is None else float(rehearsal)) if trains_moe else 0.0
+        rehearse = trains_moe and share > 0
         tasks = old + new
         extra = {"adapt_from": base.key, "new": {t: task_fingerprint(setup.tasks[t]) for t in new},
                  "early_stopping": "new tasks' validation loss",
-                 "rehearsal": setup.settings.rehearsal if rehearse else 0.0, "trains": "moe+new heads" if rehearse
-                 else "new heads"}
+                 "rehearsal": share, "trains": "moe+new heads" if trains_moe else "new heads"}
+        step = f"adaptation ({method})" if rehearsal is None else f"adaptation ({method}, rehearsal {share:g})"
         inputs = self.store.cache_inputs(f"{method} adapted", s, tasks, teacher, extra)
 
         def train():
@@ -64,7 +67,7 @@ class Adaptation(TimedSteps):
             for p in model.parameters():
                 p.requires_grad_(False)
             trainable = [p for t in new for p in model.heads.heads[model.heads.names.index(t)].parameters()]
-            if rehearse and model.moe is not None:
+            if trains_moe and model.moe is not None:
                 trainable += list(model.moe.parameters())
             for p in trainable:
                 p.requires_grad_(True)
@@ -72,15 +75,16 @@ class Adaptation(TimedSteps):
             va = {t: self.inputs.task_data(t, "val", s) for t in new}
             if rehearse:   # early stopping still watches the new tasks only: adaptation is for them
                 for i, t in enumerate(old):
-                    rows = rehearsal_rows(len(setup.tasks[t].train), setup.settings.rehearsal, setup.seed + i)
+                    rows = rehearsal_rows(len(setup.tasks[t].train), share, setup.seed + i)
                     tr[t] = self.inputs.task_data(t, "train", s, teacher, rows)
             t0 = time.perf_counter()
             model, history = multitask.train_multitask(model, tr, va, s, setup.seed, trainable=trainable,
                                                        progress=setup.progress)
             return model, history, time.perf_counter() - t0
 
-        return self._once(("adapted", method), lambda: self._timed(
-            f"adaptation ({method})", lambda: self.store.cached(f"{method} adapted", s, tasks, inputs, train)))
+        return self._once(("adapted", method, share), lambda: self._timed(
+            step,
+            lambda: self.store.cached(f"{method} adapted", s, tasks, inputs, train)))
 
     def trainable_share(self) -> pd.DataFrame:
         """method, trainable (parameters adaptation updates), params (the whole adapted model), share."""
@@ -104,10 +108,13 @@ class Adaptation(TimedSteps):
 
     def forgetting(self) -> pd.DataFrame:
         """metric, before, after: UniMoE-Guided's average over the training tasks' test splits before and
-        after adaptation, and MTL's (which adaptation leaves unchanged) beside them."""
+        after adaptation; after_no_rehearsal: the same adaptation without rehearsal (the control); and MTL's
+        (which adaptation leaves unchanged) beside them."""
         old = self.setup.old
         before = self.evaluation.evaluate(self.selection.model(GUIDED), old)
         after = self.evaluation.evaluate(self.adapted(GUIDED), old)
+        bare = self.evaluation.evaluate(self.adapted(GUIDED, rehearsal=0.0), old)
         mtl = self.evaluation.evaluate(self.adapted(MTL), old)
         return pd.DataFrame([{"metric": m, "before": float(before[m].mean()), "after": float(after[m].mean()),
-                              "mtl": float(mtl[m].mean())} for m in METRICS])
+                              "after_no_rehearsal": float(bare[m].mean()), "mtl": float(mtl[m].mean())}
+                             for m in METRICS])

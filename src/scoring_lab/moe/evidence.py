@@ -21,6 +21,7 @@ if TYPE_CHECKING:   # only for the annotation: the study is the facade over this
 
 GATES_KIND = "expert-gates"
 ADAPTED = " adapted"   # a model's name with this suffix: the model adapted to the held-out tasks
+NO_REHEARSAL = ", no rehearsal"   # and with this one after it: adapted without rehearsing the old tasks
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def gather(study: MoEStudy) -> Evidence:
     for m in (MTL, GUIDED):
         fitted = study.adapted(m)
         preds[m + ADAPTED] = {t: cut(ev.proba(fitted, t, "test")) for t in every}
+    bare = study.adaptation.adapted(GUIDED, rehearsal=0.0)
+    preds[GUIDED + ADAPTED + NO_REHEARSAL] = {t: cut(ev.proba(bare, t, "test")) for t in every}
     guided = study.model(GUIDED)
     gates = {t: gate_weights(study, guided, t) for t in old} if guided.model.moe is not None else {}
     return Evidence({t: test[t].labels for t in every}, preds, gates)

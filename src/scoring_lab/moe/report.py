@@ -12,7 +12,7 @@ from .. import claims, published, verdicts
 from ..claims import WALL_CLOCK_NOTE
 from ..verdicts import BY_CONSTRUCTION
 from . import layers as moe
-from .evidence import ADAPTED, Evidence
+from .evidence import ADAPTED, NO_REHEARSAL, Evidence
 from .judging import HEADLINE, NAMES, Judge, distinct_preferences
 from .protocol import DENSE, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
 
@@ -90,13 +90,18 @@ def table5_vs_paper(generalization: pd.DataFrame) -> pd.DataFrame:
 
 
 def forgetting_vs_paper(forgetting: pd.DataFrame) -> pd.DataFrame:
-    """metric, before, after, drop, MTL, and the paper's before, after and drop."""
+    """metric, before, after, drop, after and drop without rehearsal (the control, when the table has it),
+    MTL, and the paper's before, after and drop."""
     paper, _ = published.unimoe_forgetting()
     out = forgetting.rename(columns={"mtl": "MTL"}).assign(drop=lambda d: d["before"] - d["after"])
+    bare = []
+    if "after_no_rehearsal" in out.columns:
+        out["drop_no_rehearsal"] = out["before"] - out["after_no_rehearsal"]
+        bare = ["after_no_rehearsal", "drop_no_rehearsal"]
     paper = paper.rename(columns={"before": "before (paper)", "after": "after (paper)"})
     paper["drop (paper)"] = paper["before (paper)"] - paper["after (paper)"]
-    return out.merge(paper, on="metric", how="left")[["metric", "before", "after", "drop", "MTL", "before (paper)",
-                                                      "after (paper)", "drop (paper)"]]
+    return out.merge(paper, on="metric", how="left")[["metric", "before", "after", "drop", *bare, "MTL",
+                                                      "before (paper)", "after (paper)", "drop (paper)"]]
 
 
 def numbering_table(setup: StudySetup) -> pd.DataFrame:
@@ -194,6 +199,10 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
                              f"interval lies in (0, {judge.small_drop:g}] (the profile's claims.small_drop); {why}",
                              f"kappa {x:.3f} -> {y:.3f}, drop {claims.interval_text(v)}"))
     forgetting = pf["forgetting"]
+    out.append(_control_claim(
+        judge, g_new, g_new + NO_REHEARSAL, old, METRICS, "Rehearsal limits what adaptation costs the old tasks: "
+        "adapted UniMoE-Guided above the same adaptation without rehearsal on Tasks 1-7 (beyond the paper)",
+        f"{avg}; the control trains the same parameters on the new tasks alone", ours))
     v = judge.beats(g_new, m_new, old, METRICS)
     out.append(claims.judged("moe", "After adaptation the old tasks stay above MTL",
                              f"{sum(forgetting[m]['after'] > pav[(MTL, m)] for m in METRICS)} of {len(METRICS)}", v,
