@@ -241,3 +241,18 @@ def test_the_control_claims_are_not_tested_without_the_controls():
                                                        "Rehearsal limits"))]
     assert len(control) == 3 and {r.verdict for r in control} == {"not tested"}
     assert all("no such control" in r.note for r in control)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 6])
+def test_the_load_balancing_ceiling_is_the_terms_largest_value(m):
+    import torch
+
+    from scoring_lab.moe.layers import load_balancing_loss
+
+    one_expert = torch.zeros(16, m)
+    one_expert[:, 0] = 1.0                                      # every response routed to one expert
+    spread = torch.softmax(torch.randn(16, m, generator=torch.Generator().manual_seed(0)), dim=1)
+    ceiling = (m - 1) / m ** 2
+    assert float(load_balancing_loss(one_expert)) == pytest.approx(ceiling)
+    assert float(load_balancing_loss(spread)) <= ceiling + 1e-9
+    assert report.load_balancing_ceiling(m, 0.01) == f"{0.01 * ceiling:.2g} (λ_LB 0.01 times {ceiling:.2g})"
