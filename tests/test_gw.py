@@ -152,14 +152,6 @@ def test_a_group_cap_limits_the_partitions_and_the_plan():
         list(merge_plans.partitions(names, 2, max_size=2))
 
 
-def test_random_plans_are_distinct_seeded_and_respect_the_cap():
-    names = list("abcdefg")
-    a = merge_plans.random_plans(names, 4, 5, seed=1, max_size=2)
-    assert a == merge_plans.random_plans(names, 4, 5, seed=1, max_size=2) and len(set(a)) == 5
-    assert all(len(p) == 4 and max(len(g) for g in p) <= 2 for p in a)
-    assert len(merge_plans.random_plans(list("abc"), 2, 10)) == 3             # only three plans exist
-
-
 def test_a_plan_from_groups_keeps_the_rest_alone_and_refuses_bad_groups():
     plan = merge_plans.plan_from_groups(list("abcde"), [["d", "b"]])
     assert plan == (("a",), ("b", "d"), ("c",), ("e",))

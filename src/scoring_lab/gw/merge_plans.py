@@ -1,5 +1,5 @@
 """Merge plans (GW-SMM section 2.2): partitions of the tasks into T' groups, the one with the most
-similarity inside its groups, random plans and plans written as groups.
+similarity inside its groups, random plans with a plan's group sizes and plans written as groups.
 
 A merge plan partitions the T tasks into T' groups; the plan chosen maximises the summed
 similarity (:func:`scoring_lab.gw.gromov.similarity`) of the pairs inside its groups
@@ -84,16 +84,6 @@ def best_plan(sim: pd.DataFrame, n_models: int, max_size: int | None = None,
     if best is None:
         raise ValueError(f"no plan of {len(names)} tasks into {n_models} groups has the sizes {size_profile}")
     return best, best_score
-
-
-def random_plans(items: Sequence[str], n_models: int, count: int, seed: int = 0,
-                 max_size: int | None = None) -> list[Plan]:
-    """``count`` distinct plans drawn uniformly (seeded) from every partition of ``items`` into
-    ``n_models`` groups of at most ``max_size`` (fewer when there are fewer)."""
-    every = list(partitions(items, n_models, max_size))
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(every), size=min(count, len(every)), replace=False)
-    return [every[i] for i in sorted(picks)]
 
 
 def random_plans_like(items: Sequence[str], plan: Plan, count: int, seed: int = 0) -> tuple[list[Plan], int]:

@@ -274,7 +274,7 @@ class GWChapterSettings:
     bootstrap: NonNegativeCount = 20     # resamples of the responses (conditional-gradient GW): the plan's stability
     n_models: Count = 5                  # T': models left after merging (the paper's plans leave 5 of 9)
     max_group_size: Optional[Annotated[int, Field(ge=2)]] = 3  # the largest group a plan may merge (None: any)
-    random_plans: NonNegativeCount = 10  # random plans with the same T' and group cap
+    random_plans: NonNegativeCount = 30  # random plans with the GW plan's group sizes (its rank among them)
     ties_density: Annotated[tuple[PositiveShare, ...], Field(min_length=1)] = (0.1, 0.2, 0.4)
     # TIES: the share of each task vector kept (grid, validation)
     ties_scaling: Annotated[tuple[Positive, ...], Field(min_length=1)] = (1.0, 1.5, 2.0)
