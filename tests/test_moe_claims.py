@@ -12,7 +12,8 @@ from scipy.spatial.distance import jensenshannon
 
 from scoring_lab import claims, verdicts
 from scoring_lab.moe import judging, report
-from scoring_lab.moe.evidence import ADAPTED, NO_REHEARSAL, Evidence
+from scoring_lab.moe.protocol import SINGLE
+from scoring_lab.moe.evidence import ADAPTED, FROZEN_SUFFIX, NO_REHEARSAL, Evidence
 from scoring_lab.moe.judging import Judge
 from scoring_lab.moe.protocol import DENSE, MTL_KD
 from scoring_lab.moe.protocol import METRICS
@@ -55,6 +56,20 @@ def test_shared_draws_equal_the_frameworks_paired_bootstrap():
     assert j.compare(ours).verdict == "held" and ours.values() == pytest.approx(theirs.values())
     # another seed or count of resamples is the framework's own draw
     np.testing.assert_allclose(ours.resampled(100, 3)[0], theirs.resampled(100, 3)[0])
+
+
+def test_seeds_of_a_model_pool_their_counts_per_response():
+    ev = evidence({"A": 0.1, "B": 0.3})
+    y = ev.labels["t1"]
+    seeded = {t: np.stack([ev.preds["A"][t], ev.preds["B"][t]]) for t in TASKS}
+    j = judge(Evidence(ev.labels, {**ev.preds, "AB": seeded}, {}))
+    assert j.runs("AB", "t1").shape == (2,) + y.shape and j.runs("A", "t1").shape == (1,) + y.shape
+    np.testing.assert_array_equal(j.counts("kappa", "AB", "t1"), j.counts("kappa", "A", "t1") + j.counts("kappa", "B", "t1"))
+    p = j.paired("micro_f1", "AB", "B", TASKS)
+    assert p.seeds == (2, 1)
+    # pooled: the metric of both seeds' predictions together, between the two seeds' own figures
+    a, b = j.paired("micro_f1", "A", "B", TASKS).values()
+    assert b < p.values()[0] < a
 
 
 def test_beating_on_every_metric_reaches_held_not_held_and_inconclusive():
@@ -164,13 +179,16 @@ def test_the_usage_claim_is_not_tested_where_the_settings_cannot_reach_it():
 def fake_setup(moe_on: str = "pooled"):
     profile = load_profile("smoke")
     settings = SimpleNamespace(model=SimpleNamespace(moe_on=moe_on, n_experts=3), teacher=None, latency_repeats=20)
-    return SimpleNamespace(profile=profile, old=TASKS, new=["n1", "n2"], settings=settings, timing={})
+    return SimpleNamespace(profile=profile, old=TASKS, new=["n1", "n2"], settings=settings, timing={},
+                           encoder_label="top layer trained")
 
 
 def chapter_evidence() -> Evidence:
     tasks = TASKS + ["n1", "n2"]
     rates = {"Individual": 0.02, "MTL": 0.3, "UniMoE": 0.2, "UniMoE-Guided": 0.1, "MTL" + ADAPTED: 0.3,
-             "UniMoE-Guided" + ADAPTED: 0.12, DENSE: 0.3, MTL_KD: 0.04, "UniMoE-Guided" + ADAPTED + NO_REHEARSAL: 0.3}
+             "UniMoE-Guided" + ADAPTED: 0.12, DENSE: 0.3, MTL_KD: 0.04, "UniMoE-Guided" + ADAPTED + NO_REHEARSAL: 0.3,
+             "MTL" + FROZEN_SUFFIX: 0.4, "UniMoE" + FROZEN_SUFFIX: 0.2, "UniMoE-Guided" + FROZEN_SUFFIX: 0.1,
+             SINGLE: 0.2}
     ev = evidence(rates, tasks)
     gates = gates_of({"t1": [0.7, 0.2, 0.1], "t2": [0.1, 0.8, 0.1], "t3": [0.2, 0.1, 0.7]})
     return Evidence(ev.labels, ev.preds, gates)
@@ -186,7 +204,7 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     table = claims.claims_table(rows)
     table.to_csv(tmp_path / "claims.csv", index=False)
     back = claims.read_claims(tmp_path / "claims.csv")                 # checked on read: columns, test and n
-    assert list(back.columns) == claims.COLUMNS and len(back) == 15 and (back["paper"] == "moe").all()
+    assert list(back.columns) == claims.COLUMNS and len(back) == 17 and (back["paper"] == "moe").all()
     by = table.set_index("claim")
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
     assert (measured["test"].str.len() > 0).all() and (measured["n"].str.len() > 0).all()
@@ -202,6 +220,12 @@ def test_the_chapters_claims_say_how_sure_they_are(tmp_path):
     assert by.loc[routing, "verdict"] == "held" and by.loc[distil, "verdict"] == "not held"
     rehearsal = [c for c in by.index if c.startswith("Rehearsal limits")][0]
     assert by.loc[rehearsal, "verdict"] == "held"
+    # the trained encoder: MTL gains from it, UniMoE does not (the same error rate), so freezing costs partly;
+    # MTL trained one task at a time errs less than MTL: negative transfer held
+    freezing = [c for c in by.index if c.startswith("Freezing the shared encoder costs")][0]
+    transfer = [c for c in by.index if c.startswith("MTL suffers negative transfer")][0]
+    assert by.loc[freezing, "verdict"] == "partly" and "Holm over the three" in by.loc[freezing, "note"]
+    assert by.loc[transfer, "verdict"] == "held" and "top layer trained" in by.loc[transfer, "note"]
     assert "Holm" in by.loc[routing, "test"] or "Holm" in by.loc[routing, "our_value"]
     highest = by.loc["UniMoE-Guided has the highest averages of Table 3 (above MTL, UniMoE and Individual)"]
     assert highest["verdict"] == "not held" and "Individual included" in highest["note"]   # Individual is far ahead
@@ -223,7 +247,8 @@ def test_no_verdict_is_decided_before_the_models_differ():
     same = evidence({"Individual": 0.1}, tasks)
     preds = {m: same.preds["Individual"] for m in ("Individual", "MTL", "UniMoE", "UniMoE-Guided",
                                                     "MTL" + ADAPTED, "UniMoE-Guided" + ADAPTED, DENSE, MTL_KD,
-                                                    "UniMoE-Guided" + ADAPTED + NO_REHEARSAL)}
+                                                    "UniMoE-Guided" + ADAPTED + NO_REHEARSAL, SINGLE,
+                                                    *(m + FROZEN_SUFFIX for m in ("MTL", "UniMoE", "UniMoE-Guided")))}
     rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(same.labels, preds, gates_of(
         {t: [0.5, 0.3, 0.2] for t in TASKS})))
     verdict = {r.claim: r.verdict for r in rows if r.basis == "measured"}
@@ -241,6 +266,24 @@ def test_the_control_claims_are_not_tested_without_the_controls():
                                                        "Rehearsal limits"))]
     assert len(control) == 3 and {r.verdict for r in control} == {"not tested"}
     assert all("no such control" in r.note for r in control)
+
+
+def test_the_encoder_claims_are_not_tested_over_a_frozen_encoder_and_reach_not_held():
+    ev = chapter_evidence()
+    preds = {m: p for m, p in ev.preds.items() if m != SINGLE}
+    rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(ev.labels, preds, ev.gates))
+    enc = [r for r in rows if r.claim.startswith(("Freezing the shared encoder", "MTL suffers negative transfer"))]
+    assert len(enc) == 2 and {r.verdict for r in enc} == {"not tested"} and "frozen" in enc[0].note
+    # every model worse with its layer trained (the frozen ones near the truth), and MTL better than the same
+    # layer trained one task at a time (every label wrong): both not held
+    worse = dict(ev.preds)
+    for m in ("MTL", "UniMoE", "UniMoE-Guided"):
+        worse[m], worse[m + FROZEN_SUFFIX] = ev.preds["MTL" + FROZEN_SUFFIX], ev.preds["Individual"]
+    worse[SINGLE] = {t: (1 - y).astype(np.int8) for t, y in ev.labels.items()}
+    rows = report.moe_claims(fake_setup(), RESOURCES, Evidence(ev.labels, worse, ev.gates))
+    by = {r.claim.split(":")[0]: r.verdict for r in rows}
+    assert by["Freezing the shared encoder costs the multi-task models"] == "not held"
+    assert by["MTL suffers negative transfer"] == "not held"
 
 
 @pytest.mark.parametrize("m", [1, 2, 4, 6])

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scoring_lab import claims, published
-from scoring_lab.moe import adaptation, evaluation, inputs, protocol, report
+from scoring_lab.moe import adaptation, evaluation, inputs, protocol, report, search
 from scoring_lab.moe.study import MoEStudy
 from scoring_lab.profiles import load_profile
 from scoring_lab.book.run import setup
@@ -45,6 +45,23 @@ def test_specialisation_sees_families_that_route_alike():
     assert out["p_value"] == pytest.approx(1 / 3, abs=0.06)
     alike = evaluation.usage_specialisation(usage, {"a": "x", "c": "x", "b": "y", "d": "y"}, permutations=200)
     assert alike["within_family_js"] > alike["between_family_js"]
+
+
+def test_routing_summary_reads_entropy_favourites_and_the_balancing_terms():
+    r = search.routing_summary(np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+    assert r["task_entropy"] == pytest.approx(0, abs=1e-9) and r["pooled_entropy"] == pytest.approx(1.0)
+    assert r["max_entropy"] == 2 and r["favourites"] == 2 and r["task_js"] == pytest.approx(1.0)
+    assert r["max_task_lb"] == pytest.approx(3 / 16) and r["pooled_lb"] == pytest.approx(0.0625)
+    uniform = search.routing_summary(np.full((3, 4), 0.25))
+    assert uniform["task_entropy"] == pytest.approx(2.0) and uniform["task_js"] == pytest.approx(0, abs=1e-6)
+    assert uniform["pooled_lb"] == 0 and uniform["favourites"] == 1
+    table = pd.DataFrame([{"lambda_lb": lb, "chosen": lb == 0.01, **search.routing_summary(u), "val_kappa": k}
+                          for lb, u, k in ((0.0, np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), 0.5),
+                                           (0.01, np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1]]), 0.6),
+                                           (1.0, np.full((2, 4), 0.25), 0.4))])
+    text = report.balancing_text(table)
+    assert "more uniform (mean entropy 0.00 to 2.00 bits" in text and "closer together" in text
+    assert "2 and 1 distinct favourite" in text and "one task" in text
 
 
 def test_the_papers_tables_keep_its_numbers_and_averages():
@@ -129,6 +146,67 @@ def test_the_study_searches_on_validation_and_fills_the_papers_tables(smoke_stud
 
 
 @pytest.mark.slow
+def test_the_trained_column_starts_from_the_frozen_models_and_keeps_them_beside(smoke_study):
+    study = smoke_study
+    assert study.trained is study.main and study.frozen.setup.frozen_encoder
+    assert study.setup.encoder_label == "top layer trained" and study.frozen.setup.encoder_label == "frozen encoder"
+    frozen, trained = study.selection.model("MTL"), study.model("MTL")
+    assert frozen.model.layer == 2 and trained.model.layer == 1 and trained.key != frozen.key
+    assert trained.settings.lr == study.trained.models.settings_of(frozen).lr
+    assert trained.settings.max_epochs == study.settings.encoder_epochs
+    # the warm start: at a vanishing rate the model scores as the frozen one (every head in its place)
+    start = study.trained.store.fit_from("MTL, start", frozen, replace(trained.settings, lr=1e-12))
+    for t in study.old:
+        np.testing.assert_allclose(study.proba(start, t, "test"), study.proba(frozen, t, "test"), atol=1e-4)
+    np.testing.assert_array_equal(study.proba(frozen, study.old[0], "test"),
+                                  study.frozen.evaluation.proba(frozen, study.old[0], "test"))
+    single = study.trained.models.single_task(study.old[1])
+    assert single.model.heads.names == [study.old[1]] and single.model.layer == 1
+    f = study.freezing()
+    assert list(f.columns[:3]) == ["method", "encoder", "kappa"]
+    assert set(zip(f["method"], f["encoder"])) == {("Individual", "-"), ("MTL, one task at a time", "top layer trained"),
+                                                   *((m, e) for m in ("MTL", "UniMoE", "UniMoE-Guided")
+                                                     for e in ("frozen encoder", "top layer trained"))}
+    avg = study.table3().query("task == 'average'").set_index("method")["kappa"]
+    row = f[(f["method"] == "MTL") & (f["encoder"] == "top layer trained")].iloc[0]
+    assert row["kappa"] == pytest.approx(avg["MTL"]) and row["gap_to_individual"] == pytest.approx(
+        avg["Individual"] - avg["MTL"])
+    assert "freezing accounts for" in report.freezing_text(study.setup, f)
+
+
+@pytest.mark.slow
+def test_the_frozen_columns_models_train_from_each_seed_and_the_claims_pool_them(smoke_study):
+    study = smoke_study
+    seeds = study.selection.seeds()
+    assert study.selection.seed_list() == [0, 1] and len(seeds) == 2 * 5
+    assert set(seeds["model"]) == {"MTL", "UniMoE", "UniMoE-Guided", "dense block (M = 1, same size)", "MTL + KD"}
+    first = seeds[seeds["seed"] == 0].set_index("model")["kappa"]
+    controls = study.controls().set_index("model")["kappa"]
+    assert first["MTL + KD"] == pytest.approx(controls["MTL + KD"]) and first["UniMoE"] == pytest.approx(controls["UniMoE"])
+    one, two = study.selection.seeded("UniMoE")
+    assert one.key == study.selection.model("UniMoE").key and two.key != one.key
+    ev = study.evidence()
+    assert ev.preds["UniMoE (frozen encoder)"][study.old[0]].shape[0] == 2
+    assert ev.preds["UniMoE"][study.old[0]].ndim == 2          # the trained column: one seed
+    assert "seeds" in report.seeds_text(seeds) and "±" in report.seeds_text(seeds)
+
+
+@pytest.mark.slow
+def test_the_search_tries_each_temperature_and_the_balancing_probe_retrains_unimoe(smoke_study):
+    study = smoke_study
+    s = study.search()
+    guided = s[s["method"] == "UniMoE-Guided"]
+    assert sorted(guided["tau"]) == [1.0, 3.0] and s.loc[s["method"] == "UniMoE", "tau"].isna().all()
+    chosen = guided[guided["chosen"]].iloc[0]
+    assert study.selection.chosen_settings("UniMoE-Guided").tau == chosen["tau"]
+    assert study.selection.control_settings("MTL + KD").tau == chosen["tau"]
+    b = study.selection.load_balancing()
+    assert list(b["lambda_lb"]) == [0.01, 1.0] and list(b["chosen"]) == [True, False]
+    assert (b["task_entropy"] <= b["max_entropy"] + 1e-9).all() and (b["favourites"] >= 1).all()
+    assert "λ_LB 0.01 to 1" in report.balancing_text(b)
+
+
+@pytest.mark.slow
 def test_kd_targets_are_the_teachers_logits_joined_by_response_id(smoke_study):
     study = smoke_study
     task = study.old[0]
@@ -187,9 +265,9 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study, tmp_pa
     table = claims.claims_table(out)
     table.to_csv(tmp_path / "claims.csv", index=False)
     table = claims.read_claims(tmp_path / "claims.csv")     # the new columns; a test and n behind each verdict
-    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) == 15 and (table["paper"] == "moe").all()
+    assert set(table["verdict"]) <= set(claims.VERDICTS) and len(table) == 17 and (table["paper"] == "moe").all()
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
-    assert (measured["test"] != "").all() and (measured["n"] != "").all() and len(measured) == 12   # 9 + 3 controls
+    assert (measured["test"] != "").all() and (measured["n"] != "").all() and len(measured) == 14   # + 3 controls, 2 encoder
     # the effects are the tables' own differences, now with an interval over the same test responses
     avg = t3[t3["task"] == "average"].set_index("method")["kappa"]
     row = table.set_index("claim").loc["UniMoE (no KD) beats MTL on the average of Tasks 1-7"]
@@ -213,7 +291,7 @@ def test_the_profiles_moe_sections_load_and_reject_bad_values():
     from scoring_lab.profiles import ProfileError, MoEChapterSettings, MultiTaskSettings
 
     d, p = load_profile("default").moe, load_profile("paper").moe
-    assert d.trainable_layers == 0 and d.model.moe_on == "pooled" and d.search == "sequential"
+    assert d.trainable_layers == 1 and d.encoder_epochs == 3 and d.model.moe_on == "pooled" and d.search == "sequential"
     assert p.trainable_layers is None and p.model.moe_on == "tokens" and p.search == "joint"
     assert p.teacher["lora"].r == 32 and p.n_experts == (3, 4, 5) and p.lambda_kd == (0.05, 0.1, 0.3, 0.5)
     with pytest.raises(ProfileError, match="moe.teacher_folds"):

@@ -142,3 +142,70 @@ def test_states_advanced_from_the_shared_lower_layers_equal_those_computed_from_
     np.testing.assert_allclose(advanced.values, direct.values, atol=1e-5)
     with pytest.raises(ValueError, match="cannot be advanced"):
         multitask.advance_states(direct, b.model, 1)
+
+
+def _token_states(lengths) -> FrozenStates:
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return FrozenStates(1, offsets, values=np.zeros((int(offsets[-1]), 4), np.float32))
+
+
+def test_batches_over_token_states_group_lengths_and_pooled_ones_are_only_shuffled():
+    rng = np.random.default_rng(5)
+    d = {n: multitask.TaskData(_token_states(rng.integers(5, 120, size=m)), np.zeros((m, 2), np.int8),
+                               np.arange(m)) for n, m in zip(NAMES, (90, 70))}
+    batches = multitask._batches(d, 8, np.random.default_rng(0))
+    for n in NAMES:        # every row once, in batches of one task
+        rows = np.concatenate([r for t, r in batches if t == n])
+        assert sorted(rows.tolist()) == list(range(len(d[n].labels)))
+    padded = sum(len(r) * d[t].states.lengths[r].max() for t, r in batches)
+    rng = np.random.default_rng(0)
+    shuffled = 0
+    for n in NAMES:
+        order = rng.permutation(len(d[n].labels))
+        shuffled += sum(len(order[i:i + 8]) * d[n].states.lengths[order[i:i + 8]].max()
+                        for i in range(0, len(order), 8))
+    assert padded < 0.9 * shuffled
+    assert [r.tolist() for _, r in batches] == [r.tolist() for _, r in multitask._batches(
+        d, 8, np.random.default_rng(0))]                                           # seeded
+    pooled = {n: multitask.TaskData(multitask.pooled_states(x.states), x.labels, x.ids) for n, x in d.items()}
+    rng, expected = np.random.default_rng(3), []
+    for n, x in pooled.items():    # the order before length grouping: each task's rows permuted, batches shuffled
+        order = rng.permutation(len(x.labels))
+        expected += [(n, order[i:i + 8]) for i in range(0, len(order), 8)]
+    expected = [expected[i] for i in rng.permutation(len(expected))]
+    got = multitask._batches(pooled, 8, np.random.default_rng(3))
+    assert [(t, r.tolist()) for t, r in got] == [(t, r.tolist()) for t, r in expected]
+
+
+@pytest.mark.parametrize("moe_on", ["tokens", "pooled"])
+def test_a_view_over_final_states_scores_as_the_model_and_shares_its_moe_and_heads(data, moe_on):
+    tasks, of = data
+    settings = replace(FAST, moe_on=moe_on)
+    model = _model(tasks, settings).eval()          # trains layer 1 of the tiny backbone's 2
+    assert multitask.trains_encoder_layers(model)
+    val = {n: of(n, "val") for n in NAMES}
+    view, final = multitask.over_final_states(model, moe_on == "pooled", val)
+    assert view.moe is model.moe and view.heads is model.heads and view.tasks is model.tasks
+    for n in NAMES:
+        assert final[n].states.layer == 2 and (final[n].states.lengths == 1).all() == (moe_on == "pooled")
+        np.testing.assert_allclose(multitask.predict_proba(view, final[n].states, n),
+                                   multitask.predict_proba(model, val[n].states, n), atol=1e-5)
+        np.testing.assert_array_equal(final[n].labels, val[n].labels)
+    encoder = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    multitask.train_multitask(view, final, final, replace(settings, max_epochs=1), progress=False)
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
+    with pytest.raises(ValueError, match="above frozen ones"):
+        multitask.over_final_states(multitask.MultiTaskModel(load_backbone(TINY_RANDOM).model, 0, {"a": 2}, FAST),
+                                    False, val)
+
+
+def test_bf16_autocast_trains_in_half_precision_and_keeps_float32_weights(data):
+    tasks, of = data
+    settings = replace(FAST, autocast="bf16", max_epochs=1)
+    model = _model(tasks, settings)
+    train, val = {n: of(n, "train") for n in NAMES}, {n: of(n, "val") for n in NAMES}
+    model, history = multitask.train_multitask(model, train, val, settings, progress=False)
+    assert len(history) == 1 and np.isfinite(history["train_loss"]).all()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    p = multitask.predict_proba(model, of(NAMES[0], "test").states, NAMES[0])
+    assert p.dtype == np.float32 and np.isfinite(p).all()

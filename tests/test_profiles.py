@@ -53,13 +53,13 @@ def test_missing_profile_file(tmp_path):
 # kd.lambdas and kd.temperatures, issue 26, the candidates of the choice of lambda and tau, the same way).
 SECTION_DIGESTS = {
     "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "2e3f003be686068a",
-              "gw": "6fbab88e806bedcc", "moe": "b40ceb6f44f54977", "irt": "fb017793020e7cb3",
+              "gw": "6fbab88e806bedcc", "moe": "5f22dc8f19dbf0f8", "irt": "fb017793020e7cb3",
               "claims": "7b10d014664d5fa8"},
     "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "c896eebbadbd4671",
-                "gw": "aecbb94cc6bc16f3", "moe": "1b989fb76be0da66", "irt": "ae926d65974f6659",
+                "gw": "aecbb94cc6bc16f3", "moe": "a4b5583ae9efd3ff", "irt": "ae926d65974f6659",
                 "claims": "df9ea8ebea43890a"},
     "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "bea61c31d6954a8f",
-              "gw": "4bf136a9dee70c90", "moe": "7c771d814bbc2a39", "irt": "edceb98a05d3d49d",
+              "gw": "4bf136a9dee70c90", "moe": "8c36dbfeb96165f6", "irt": "edceb98a05d3d49d",
               "claims": "df9ea8ebea43890a"},
 }
 

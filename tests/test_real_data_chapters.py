@@ -170,10 +170,15 @@ def test_moe_chapter_trains_adapts_and_scores_a_multilabel_source_and_skips_a_mu
     assert set(table3["task"]) == {*names[:-1], "average"}
     general = pd.read_csv(results / "moe" / "generalization.csv")
     assert set(general["task"]) == {names[-1]} and set(general["method"]) == {"Individual", "MTL", "UniMoE-Guided"}
-    for name, columns in {"search": ["method", "n_experts", "lambda_lb", "lambda_kd", "val_kappa"],
+    for name, columns in {"search": ["method", "n_experts", "lambda_lb", "lambda_kd", "tau", "val_kappa"],
                           "resources": ["model", "params", "disk_mb", "latency_ms_batch1", "latency_ms_batch32"],
-                          "forgetting": ["metric", "before", "after"]}.items():
+                          "forgetting": ["metric", "before", "after"], "freezing": ["method", "encoder", "kappa"],
+                          "seeds": ["model", "seed", "kappa"],
+                          "load_balancing": ["lambda_lb", "chosen", "task_entropy"]}.items():
         assert columns == list(pd.read_csv(results / "moe" / f"{name}.csv").columns[:len(columns)])
+    freezing = pd.read_csv(results / "moe" / "freezing.csv")     # both columns and the transfer control ran
+    assert {"frozen encoder", "top layer trained"} <= set(freezing["encoder"])
+    assert "MTL, one task at a time" in set(freezing["method"])
     usage = pd.read_csv(results / "moe" / "expert_usage.csv", index_col=0)
     assert list(usage.index) == names[:-1]
     claims = pd.read_csv(results / "moe" / "claims.csv")

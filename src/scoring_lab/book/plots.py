@@ -72,13 +72,20 @@ def model_comparison(table: pd.DataFrame, models: list[str], metric: str, label:
     columns ``<metric> (<model>)`` of a :func:`scoring_lab.models.per_task.side_by_side` table."""
     long = pd.concat([table[["task", f"{metric} ({m})"]].rename(columns={f"{metric} ({m})": "value"}).assign(model=m)
                       for m in models])
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.32 * len(models) * table.shape[0]))
-    sns.barplot(data=long, y="task", x="value", hue="model", ax=ax, orient="h")
-    ax.set_xlim(min(0.0, float(long["value"].min())), 1)
-    ax.set_xlabel(f"{label} (test split)")
-    ax.set_ylabel("task")
+    return _horizontal_bars(long, "task", "value", "model", (min(0.0, float(long["value"].min())), 1),
+                            f"{label} (test split)", "task", title, 0.6 + 0.32 * len(models) * table.shape[0])
+
+
+def _horizontal_bars(data: pd.DataFrame, y: str, x: str, hue: str, xlim: tuple, xlabel: str, ylabel: str,
+                     title: str, height: float):
+    """Horizontal bars of ``x`` per ``y``, one colour per ``hue`` (its legend outside, right)."""
+    fig, ax = plt.subplots(figsize=(8, height))
+    sns.barplot(data=data, y=y, x=x, hue=hue, ax=ax, orient="h")
+    ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="model")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title=hue)
     fig.tight_layout()
     return fig
 
@@ -228,6 +235,14 @@ def method_averages(table: pd.DataFrame, title: str = "Average over the training
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def encoder_columns(freezing: pd.DataFrame, title: str, metric: str = "kappa"):
+    """Horizontal bars of ``metric`` per method, one colour per encoder setting (``freezing``: method, encoder,
+    ``metric``; the MoE chapter's frozen and trained columns, its per-task models under encoder "-")."""
+    xlim = (max(0.0, float(freezing[metric].min()) - 0.1), min(1.0, float(freezing[metric].max()) + 0.05))
+    return _horizontal_bars(freezing, "method", metric, "encoder", xlim, f"average {metric} (test split)", "", title,
+                            0.5 + 0.45 * len(freezing))
 
 
 def estimator_errors(errors: pd.DataFrame, value: str = "abs_error", ylabel: str = "absolute error of the accuracy "

@@ -13,7 +13,7 @@ import torch
 
 from ..models.per_task import task_fingerprint
 from ..study_steps import TimedSteps
-from . import multitask
+from . import layers as moe, multitask
 from .evaluation import Evaluation
 from .inputs import Inputs
 from .protocol import COLUMNS, GUIDED, IN_SAMPLE, METRICS, MTL, StudySetup
@@ -78,9 +78,12 @@ class Adaptation(TimedSteps):
                     rows = rehearsal_rows(len(setup.tasks[t].train), share, setup.seed + i)
                     tr[t] = self.inputs.task_data(t, "train", s, teacher, rows)
             t0 = time.perf_counter()
-            model, history = multitask.train_multitask(model, tr, va, s, setup.seed, trainable=trainable,
-                                                       progress=setup.progress)
-            return model, history, time.perf_counter() - t0
+            runner = model
+            if multitask.trains_encoder_layers(model):   # its trained layers stay fixed: run them once, not each epoch
+                runner, tr, va = multitask.over_final_states(model, not s.use_moe or s.moe_on == moe.POOLED, tr, va)
+            _, history = multitask.train_multitask(runner, tr, va, s, setup.seed, trainable=trainable,
+                                                   progress=setup.progress)
+            return model.eval(), history, time.perf_counter() - t0
 
         return self._once(("adapted", method, share), lambda: self._timed(
             step,

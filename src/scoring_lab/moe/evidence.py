@@ -14,7 +14,7 @@ import torch
 from ..models.cache import code_version
 from ..models.per_task import split_fingerprint
 from . import multitask
-from .protocol import CONTROLS, GUIDED, INDIVIDUAL, MTL, THRESHOLD, UNIMOE
+from .protocol import CONTROLS, GUIDED, INDIVIDUAL, MTL, SINGLE, THRESHOLD, UNIMOE
 
 if TYPE_CHECKING:   # only for the annotation: the study is the facade over this module
     from .study import MoEStudy
@@ -22,14 +22,17 @@ if TYPE_CHECKING:   # only for the annotation: the study is the facade over this
 GATES_KIND = "expert-gates"
 ADAPTED = " adapted"   # a model's name with this suffix: the model adapted to the held-out tasks
 NO_REHEARSAL = ", no rehearsal"   # and with this one after it: adapted without rehearsing the old tasks
+FROZEN_SUFFIX = " (frozen encoder)"   # a method's model over the wholly frozen encoder (the search's)
 
 
 @dataclass(frozen=True)
 class Evidence:
     """``labels[task]``: (n, L) 0/1 truth of a task's test split; ``preds[model][task]``: (n, L) 0/1
-    predictions at the paper's threshold (models: Individual, MTL, UniMoE, UniMoE-Guided on the
-    training tasks, and the controls of :data:`~.protocol.CONTROLS`; Individual also, and ``MTL adapted``,
-    ``UniMoE-Guided adapted`` on every task);
+    predictions at the paper's threshold, or (S, n, L) those of S seeds of the model (models: Individual, MTL, UniMoE, UniMoE-Guided on the
+    training tasks (the chapter's column), each also over the frozen encoder (:data:`FROZEN_SUFFIX`, every
+    seed of ``moe.seeds``), the controls of :data:`~.protocol.CONTROLS` (frozen encoder, every seed) and, with a trained column, its transfer
+    control :data:`~.encoder.SINGLE`; Individual also, and ``MTL adapted``, ``UniMoE-Guided adapted`` on
+    every task);
     ``gates[task]``: (n, M) UniMoE-Guided's gate weights per test response of a training task (empty
     without an MoE block)."""
 
@@ -69,22 +72,31 @@ def gate_weights(study: MoEStudy, fitted, task: str, split: str = "test") -> np.
 
 def gather(study: MoEStudy) -> Evidence:
     """The study's test labels, predictions and gate weights (see :class:`Evidence`)."""
-    s, ev = study.setup, study.evaluation
+    s = study.setup
     old, every = s.old, s.old + s.new
     test = {t: s.tasks[t].splits()["test"] for t in every}
 
     def cut(p) -> np.ndarray:
         return (np.asarray(p) >= THRESHOLD).astype(np.int8)
 
+    def on(fitted, tasks) -> dict:
+        return {t: cut(study.proba(fitted, t, "test")) for t in tasks}
+
+    def seeded(method: str) -> dict:     # (S, n, L): the frozen column's model from each seed
+        fits = study.selection.seeded(method)
+        return {t: np.stack([cut(study.proba(f, t, "test")) for f in fits]) for t in old}
+
     preds = {INDIVIDUAL: {t: cut(s.scorers[t].predict_proba(test[t])) for t in every}}
-    for m in (MTL, UNIMOE, GUIDED, *CONTROLS):
-        fitted = study.model(m)
-        preds[m] = {t: cut(ev.proba(fitted, t, "test")) for t in old}
+    for m in (MTL, UNIMOE, GUIDED):
+        preds[m] = on(study.model(m), old)
+        preds[m + FROZEN_SUFFIX] = seeded(m)
+    for m in CONTROLS:
+        preds[m] = seeded(m)
+    if study.trained is not None:
+        preds[SINGLE] = {t: on(study.trained.models.single_task(t), [t])[t] for t in old}
     for m in (MTL, GUIDED):
-        fitted = study.adapted(m)
-        preds[m + ADAPTED] = {t: cut(ev.proba(fitted, t, "test")) for t in every}
-    bare = study.adaptation.adapted(GUIDED, rehearsal=0.0)
-    preds[GUIDED + ADAPTED + NO_REHEARSAL] = {t: cut(ev.proba(bare, t, "test")) for t in every}
+        preds[m + ADAPTED] = on(study.adapted(m), every)
+    preds[GUIDED + ADAPTED + NO_REHEARSAL] = on(study.adaptation.adapted(GUIDED, rehearsal=0.0), every)
     guided = study.model(GUIDED)
     gates = {t: gate_weights(study, guided, t) for t in old} if guided.model.moe is not None else {}
     return Evidence({t: test[t].labels for t in every}, preds, gates)

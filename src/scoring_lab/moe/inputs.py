@@ -42,6 +42,7 @@ class Inputs(TimedSteps):
         self.setup = setup
         self.maker = StateMaker(setup.profile.train, setup.seed, setup.cache, setup.progress, layer=setup.layer)
         self.timing, self._memo = setup.timing, {}
+        self.below: Inputs | None = None   # another column's inputs, at a lower frozen layer, to advance from
 
     @property
     def evaluator(self) -> MergeEvaluator:
@@ -53,15 +54,17 @@ class Inputs(TimedSteps):
     def states(self, task: str, split: str, pooled: bool = False) -> FrozenStates:
         """The frozen states of one split of ``task`` entering the multi-task models' first trained layer
         (pooled: one mean row per response). When the per-task scorers share lower layers below that
-        layer, their states (cached for the whole book) are advanced through the layers between."""
+        layer, their states (cached for the whole book) are advanced through the layers between; when
+        ``below`` (another column's inputs) enters a frozen layer between those and this one, from its states."""
         setup = self.setup
         s = setup.tasks[task].splits()[split]
+        below = self.below if self.below is not None and 0 < self.below.setup.layer < setup.layer else None
 
         def direct():
             return self.maker.states(s, split_fingerprint(s), f"{task} {split}")
 
         def advanced():
-            lower = self.evaluator.states(task, s, split)
+            lower = below.states(task, split) if below is not None else self.evaluator.states(task, s, split)
             inputs = {**states_inputs(split_fingerprint(s), setup.profile.train, setup.seed, setup.layer),
                       "from_layer": lower.layer, "code": code_version(multitask)}
 
@@ -75,8 +78,9 @@ class Inputs(TimedSteps):
             return value
 
         base = first_trainable_layer(setup.profile.train, setup.backbone.n_layers)
-        make = advanced if 0 < base < setup.layer else direct
-        full = self._once(("states", task, split), lambda: self._timed("frozen states", make))
+        make = advanced if below is not None or 0 < base < setup.layer else direct
+        step = "frozen states (encoder output)" if setup.frozen_encoder else f"frozen states (into layer {setup.layer + 1})"
+        full = self._once(("states", task, split), lambda: self._timed(step, make))
         return self._once(("pooled", task, split), lambda: multitask.pooled_states(full)) if pooled else full
 
     @property

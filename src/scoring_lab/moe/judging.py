@@ -47,19 +47,27 @@ class Judge:
         """From a profile's ``claims`` settings."""
         return cls(ev, settings.n_resamples, settings.seed, settings.equivalence_margin, settings.small_drop)
 
+    def runs(self, model: str, task: str) -> np.ndarray:
+        """(S, n, L) ``model``'s test predictions on ``task``, one row block per seed (S = 1 for one model)."""
+        p = np.asarray(self.ev.preds[model][task])
+        return p if p.ndim == 3 else p[None]
+
     def counts(self, metric: str, model: str, task: str) -> np.ndarray:
-        """(n, c) ``metric``'s per-response counts of ``model`` on ``task``'s test responses."""
+        """(n, c) ``metric``'s per-response counts of ``model`` on ``task``'s test responses, summed over its
+        seeds (the framework's pooling: the figure is the metric of every seed's predictions together)."""
         key = (metric, model, task)
         if key not in self._counts:
-            self._counts[key] = MULTILABEL[metric].counts(self.ev.labels[task], self.ev.preds[model][task])
+            y = self.ev.labels[task]
+            self._counts[key] = sum(MULTILABEL[metric].counts(y, run) for run in self.runs(model, task))
         return self._counts[key]
 
     def paired(self, metric: str, a: str, b: str, tasks) -> Paired:
         """Models ``a`` and ``b`` on the same test responses of ``tasks`` (strata), ``metric``'s plain mean
-        over them."""
+        over them (each model's seeds pooled)."""
         tasks = tuple(tasks)
+        seeds = (len(self.runs(a, tasks[0])), len(self.runs(b, tasks[0])))
         return Paired(MULTILABEL[metric], tuple(self.counts(metric, a, t) for t in tasks),
-                      tuple(self.counts(metric, b, t) for t in tasks), tasks, "mean", (1, 1))
+                      tuple(self.counts(metric, b, t) for t in tasks), tasks, "mean", seeds)
 
     def compare(self, paired: Paired, direction: str = GREATER) -> Verdict:
         return verdicts.compare(paired, direction, self.n_resamples, self.seed)

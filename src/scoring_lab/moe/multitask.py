@@ -80,6 +80,10 @@ class MultiTaskModel(nn.Module):
             pooled = moe.mean_pool(hidden, mask)
         return self.heads(pooled, task), alpha
 
+    def labels_per_task(self) -> dict[str, int]:
+        """{task: its label count}, in the heads' order."""
+        return dict(zip(self.heads.names, (h[-1].out_features for h in self.heads.heads)))
+
     def add_task(self, name: str, n_labels: int) -> None:
         """A new task: its head, and a task embedding for the gate (the paper's adaptation)."""
         device = next(self.heads.parameters()).device
@@ -111,7 +115,7 @@ def _loss(model: MultiTaskModel, batch: dict, task: str, y: torch.Tensor, teache
     task_loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y.float())
     total, parts = task_loss, {"task": float(task_loss.detach())}
     if alpha is not None and s.lambda_lb > 0:
-        lb = moe.load_balancing_loss(alpha)
+        lb = moe.load_balancing_loss(alpha.float())
         total = total + s.lambda_lb * lb
         parts["lb"] = float(lb.detach())
     if s.lambda_kd > 0:
@@ -124,10 +128,20 @@ def _loss(model: MultiTaskModel, batch: dict, task: str, y: torch.Tensor, teache
 
 
 def _batches(data: dict[str, TaskData], size: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
-    """(task, rows) batches of one task each, every task's rows shuffled, the batches interleaved."""
+    """(task, rows) batches of one task each, every task's rows shuffled, the batches interleaved. Over
+    per-token states the rows of a batch are of similar lengths (transformers' ``LengthGroupedSampler``,
+    seeded from ``rng``, as the per-task scorers' ``group_by_length``): a third fewer padded tokens through
+    a trained encoder layer on the benchmark; pooled states (one row per response) are only shuffled."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
     out = []
     for name, d in data.items():
-        order = rng.permutation(len(d.labels))
+        lengths = d.states.lengths
+        if len(lengths) and lengths.max() > 1:
+            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+            order = np.fromiter(LengthGroupedSampler(size, lengths=lengths.tolist(), generator=generator), np.int64)
+        else:
+            order = rng.permutation(len(d.labels))
         out += [(name, order[i:i + size]) for i in range(0, len(order), size)]
     return [out[i] for i in rng.permutation(len(out))]
 
@@ -168,7 +182,8 @@ def train_multitask(model: MultiTaskModel, train: dict[str, TaskData], val: dict
                     ) -> tuple[MultiTaskModel, pd.DataFrame]:
     """Train ``model`` (only the parameters in ``trainable``, default all) on ``train``, early-stopped on
     the validation loss over ``val``; returns the best epoch's model and the history (epoch,
-    train_loss, val_loss, seconds)."""
+    train_loss, val_loss, seconds). With ``settings.autocast`` "bf16" the training steps' forward passes run
+    in bfloat16 autocast (weights, optimiser and losses in float32); validation runs in float32."""
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)
@@ -189,7 +204,8 @@ def train_multitask(model: MultiTaskModel, train: dict[str, TaskData], val: dict
         losses = []
         for task, rows in _batches(train, settings.batch_size, rng):
             batch, y, teacher = _batch_of(train[task], rows, device)
-            loss, _ = _loss(model, batch, task, y, teacher, settings)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.autocast == "bf16"):
+                loss, _ = _loss(model, batch, task, y, teacher, settings)
             optimiser.zero_grad()
             loss.backward()
             if settings.grad_clip:
@@ -252,8 +268,7 @@ class StatesInput(nn.Module):
 def deployable(model: MultiTaskModel, encoder: nn.Module) -> MultiTaskModel:
     """``model`` with ``encoder`` (the whole backbone) in place of a :class:`StatesInput`: what runs
     from raw text, and what is counted and saved as the deployed model."""
-    out = MultiTaskModel(encoder, len(encoder.encoder.layer), dict(zip(model.heads.names, (
-        h[-1].out_features for h in model.heads.heads))), model.settings)
+    out = MultiTaskModel(encoder, len(encoder.encoder.layer), model.labels_per_task(), model.settings)
     missing, unexpected = out.load_state_dict(trained_state(model), strict=False)
     if unexpected or any(not k.startswith("encoder.") for k in missing):
         raise ValueError(f"the model does not fit the encoder: missing {missing[:3]}, unexpected {unexpected[:3]}")
@@ -352,3 +367,29 @@ def _advance_into(out: np.ndarray, states: FrozenStates, encoder: nn.Module, to_
         for j, i in enumerate(idx):
             a, b = states.offsets[i], states.offsets[i + 1]
             out[a:b] = h[j, : b - a]
+
+
+def trains_encoder_layers(model: MultiTaskModel) -> bool:
+    """Whether ``model`` carries trained encoder layers above frozen ones (its inputs: states of a middle layer)."""
+    return 0 < model.layer < len(model.encoder.encoder.layer)
+
+
+def over_final_states(model: MultiTaskModel, pooled: bool, *data: dict[str, TaskData]
+                      ) -> tuple[MultiTaskModel, ...]:
+    """For training a model's MoE block and heads while its trained encoder layers stay fixed (as adaptation
+    does): a model over final-layer states that shares ``model``'s MoE block and heads (the same modules,
+    so training it trains them), and ``data`` with its states (entering ``model.layer``, which must be a
+    frozen layer above 0) run once through ``model``'s encoder layers, pooled to one row per response when
+    ``pooled``. Its outputs are ``model``'s (tested), at the cost of the MoE and heads alone each epoch.
+    Returns (the view, each of ``data`` so made)."""
+    n = len(model.encoder.encoder.layer)
+    if not trains_encoder_layers(model):
+        raise ValueError(f"the model must train encoder layers above frozen ones, not from layer {model.layer} of {n}")
+    view = MultiTaskModel(StatesInput(model.encoder.config), n, model.labels_per_task(), model.settings)
+    view.moe, view.heads, view.tasks = model.moe, model.heads, model.tasks
+
+    def final(d: TaskData) -> TaskData:
+        states = advance_states(d.states, model.encoder, n)
+        return TaskData(pooled_states(states) if pooled else states, d.labels, d.ids, d.teacher)
+
+    return (view.to(_device(model)), *({t: final(d) for t, d in part.items()} for part in data))

@@ -4,6 +4,7 @@ on, which tasks train and which are held out, and what every step of a study sha
 the cache, the seed and the timing of the steps)."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -24,8 +25,10 @@ METHODS = (INDIVIDUAL, MTL, UNIMOE, GUIDED)
 # removed, capacity kept), and MTL distilled from the teachers as UniMoE-Guided is (distillation without routing)
 DENSE, MTL_KD = "dense block (M = 1, same size)", "MTL + KD"
 CONTROLS = (DENSE, MTL_KD)
+SINGLE = "MTL, one task at a time"   # the transfer control: MTL's start and its trained layer, each task alone
 METRICS = published.UNIMOE_METRICS
 IN_SAMPLE, OUT_OF_FOLD = "in-sample", "out-of-fold"
+FROZEN = "frozen encoder"   # the column of models over a wholly frozen encoder
 THRESHOLD = 0.5   # the paper's fixed decision threshold
 COLUMNS = ["method", "task", *METRICS, "exact_match", "n_test"]
 
@@ -82,6 +85,24 @@ class StudySetup:
     @property
     def frozen_encoder(self) -> bool:
         return self.layer >= self.backbone.n_layers
+
+    def frozen(self) -> StudySetup:
+        """This setup with the whole encoder frozen (the search's, the controls' and the frozen column's):
+        the same tasks, backbone, cache and timing."""
+        out = copy.copy(self)
+        out.layer = self.backbone.n_layers
+        return out
+
+    @property
+    def encoder_label(self) -> str:
+        """What of the shared encoder this setup's models train, in words (a column's name)."""
+        n = self.backbone.n_layers
+        if self.layer >= n:
+            return FROZEN
+        if self.layer == 0:
+            return "whole encoder trained"
+        k = n - self.layer
+        return "top layer trained" if k == 1 else f"top {k} layers trained"
 
     def reads_pooled(self, settings: MultiTaskSettings) -> bool:
         """Whether a model reads nothing but each response's mean final state (frozen encoder, MTL or the

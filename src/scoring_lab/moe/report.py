@@ -12,9 +12,10 @@ from .. import claims, published, verdicts
 from ..claims import WALL_CLOCK_NOTE
 from ..verdicts import BY_CONSTRUCTION
 from . import layers as moe
-from .evidence import ADAPTED, NO_REHEARSAL, Evidence
+from .evidence import ADAPTED, FROZEN_SUFFIX, NO_REHEARSAL, Evidence
 from .judging import HEADLINE, NAMES, Judge, distinct_preferences
-from .protocol import DENSE, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
+from .protocol import (DENSE, FROZEN, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, OUT_OF_FOLD, SINGLE, UNIMOE,
+                       StudySetup)
 
 
 # ---- the paper's figures and tables beside ours ------------------------------------
@@ -136,9 +137,11 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
         return ", ".join(f"{NAMES[m]} {pav[(a, m)]:.3f} vs {pav[(b, m)]:.3f}" for m in metrics)
 
     def ours(v, a: str, b: str, tasks) -> str:
-        x, y = judge.paired(HEADLINE, a, b, tasks).values()
+        p = judge.paired(HEADLINE, a, b, tasks)
+        x, y = p.values()
         held = f"{sum(v.held_each)} of {len(v.held_each)} held (Holm); " if v.held_each else ""
-        return f"{held}kappa {x:.3f} vs {y:.3f}, {claims.interval_text(v)}"
+        seeds = f" ({p.seeds[0]} and {p.seeds[1]} seeds pooled)" if max(p.seeds) > 1 else ""
+        return f"{held}kappa {x:.3f} vs {y:.3f}{seeds}, {claims.interval_text(v)}"
 
     avg = "each metric's average over the training tasks' test responses (plain mean over tasks, as Table 3)"
     metrics = paper_ahead(UNIMOE, [MTL])
@@ -147,14 +150,16 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
                              versus(UNIMOE, MTL, metrics), v, f"{avg}; the metrics where the paper has UniMoE ahead",
                              ours(v, UNIMOE, MTL, old)))
     out.append(_control_claim(
-        judge, UNIMOE, DENSE, old, metrics, "Routing, not capacity: UniMoE beats a dense block of its size (one "
-        "expert as wide as its experts together; beyond the paper)", f"{avg}; the control for the claim above: "
-        "the same block and parameters without a gate to route by", ours))
+        judge, UNIMOE + FROZEN_SUFFIX, DENSE, old, metrics, "Routing, not capacity: UniMoE beats a dense block of "
+        "its size (one expert as wide as its experts together; beyond the paper)", f"{avg}; the control for the "
+        "claim above: the same block and parameters without a gate to route by; both over the frozen encoder, "
+        "where the search ran", ours))
     out.append(_control_claim(
-        judge, GUIDED, MTL_KD, old, paper_ahead(GUIDED, [MTL]), "UniMoE-Guided's lead over MTL is more than "
-        "distillation: UniMoE-Guided beats MTL distilled alike (beyond the paper)", f"{avg}; MTL trained with "
-        "UniMoE-Guided's lambda_KD from the same teachers; the metrics where the paper has UniMoE-Guided above MTL",
-        ours))
+        judge, GUIDED + FROZEN_SUFFIX, MTL_KD, old, paper_ahead(GUIDED, [MTL]), "UniMoE-Guided's lead over MTL is "
+        "more than distillation: UniMoE-Guided beats MTL distilled alike (beyond the paper)", f"{avg}; MTL trained "
+        "with UniMoE-Guided's lambda_KD from the same teachers, both over the frozen encoder; the metrics where the "
+        "paper has UniMoE-Guided above MTL", ours))
+    out += encoder_claims(setup, judge, avg, ours)
     metrics = paper_ahead(GUIDED, [UNIMOE])
     v = judge.beats(GUIDED, UNIMOE, old, metrics)
     out.append(claims.judged("moe", "Distillation improves UniMoE: UniMoE-Guided above UniMoE on the average of "
@@ -208,6 +213,32 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
                              f"{sum(forgetting[m]['after'] > pav[(MTL, m)] for m in METRICS)} of {len(METRICS)}", v,
                              f"adapted UniMoE-Guided against MTL; {avg}", ours(v, g_new, m_new, old)))
     setup.timing["claims (paired bootstraps)"] = time.perf_counter() - t0
+    return out
+
+
+def encoder_claims(setup: StudySetup, judge: Judge, avg: str, ours) -> list[claims.Claim]:
+    """Beyond the paper, where the chapter trains the encoder's top layers: what freezing the encoder costs
+    each multi-task model, and whether sharing the trained layer across tasks costs MTL (negative transfer,
+    against the same model trained one task at a time); ``not tested`` over a wholly frozen encoder."""
+    old, trained = setup.old, setup.encoder_label
+    freezing = ("Freezing the shared encoder costs the multi-task models: MTL, UniMoE and UniMoE-Guided each score "
+                "higher with its top layer(s) trained (beyond the paper)")
+    transfer = ("MTL suffers negative transfer: the shared layer trained on every task scores below the same layer "
+                "trained on each task alone (the paper's premise, beyond its tables)")
+    if SINGLE not in judge.ev.preds:
+        why = "this profile keeps the whole encoder frozen (moe.trainable_layers: 0), so nothing shared trains"
+        return [claims.not_tested("moe", freezing, "-", why), claims.not_tested("moe", transfer, "-", why)]
+    parts = [judge.compare(judge.paired(HEADLINE, m, m + FROZEN_SUFFIX, old)) for m in (MTL, UNIMOE, GUIDED)]
+    v = verdicts.compare_all(parts, parts[-1])
+    x, y = judge.paired(HEADLINE, GUIDED, GUIDED + FROZEN_SUFFIX, old).values()
+    held = f"{sum(v.held_each)} of 3 held (Holm); "
+    out = [claims.judged("moe", freezing, "-", v, f"kappa ({trained}) minus kappa (frozen encoder), one paired "
+                         f"bootstrap per method, Holm over the three; {avg}; effect: UniMoE-Guided's",
+                         f"{held}UniMoE-Guided kappa {x:.3f} vs {y:.3f}, {claims.interval_text(v)}")]
+    v = judge.beats(SINGLE, MTL, old, METRICS)
+    out.append(claims.judged("moe", transfer, "-", v, f"the control starts from MTL's frozen-encoder heads and trains "
+                             f"the same layer ({trained}) with the same epochs and rate on one task at a time; held "
+                             f"when it beats MTL; {avg}", ours(v, SINGLE, MTL, old)))
     return out
 
 
@@ -317,17 +348,64 @@ def teacher_text(setup: StudySetup, teacher_fit: pd.DataFrame) -> str:
               "at k fine-tunes of every teacher.")
 
 
-def cut_text(setup: StudySetup, table3: pd.DataFrame) -> str:
-    """What keeping the encoder frozen costs, read off Table 3 (empty when the encoder trains)."""
-    if not setup.frozen_encoder:
-        return ""
-    avg = table3[table3["task"] == "average"].set_index("method")
-    gap = avg.loc[INDIVIDUAL, "kappa"] - avg.loc[MTL, "kappa"]
-    return (f"With the encoder frozen, MTL's heads share nothing: each reads the same frozen features, so MTL here "
-            f"is the per-task scorers without the fine-tuning of their top layers. The gap between them, "
-            f"{gap:+.3f} in average kappa ({avg.loc[INDIVIDUAL, 'kappa']:.3f} against {avg.loc[MTL, 'kappa']:.3f}), "
-            f"is what this profile's frozen encoder costs a model without the MoE block; the paper's MTL, which "
-            f"fine-tunes its encoder, is {_paper_gap():+.3f} behind its Individual models.")
+def freezing_text(setup: StudySetup, freezing: pd.DataFrame) -> str:
+    """What freezing the encoder costs each multi-task model and how much of UniMoE-Guided's gap to the
+    per-task models it explains, read off the study's freezing table (method, encoder, metrics)."""
+    f = freezing.set_index(["method", "encoder"])["kappa"]
+    ind = f[(INDIVIDUAL, "-")]
+    frozen = {m: f[(m, FROZEN)] for m in (MTL, UNIMOE, GUIDED)}
+    if setup.frozen_encoder:
+        return (f"With the encoder frozen, MTL's heads share nothing: each reads the same frozen features, so MTL "
+                f"here is the per-task scorers without the fine-tuning of their top layers. The gap between them, "
+                f"{ind - frozen[MTL]:+.3f} in average kappa, is what this profile's frozen encoder costs a model "
+                f"without the MoE block; the paper's MTL, which fine-tunes its encoder, is {_paper_gap():+.3f} behind "
+                f"its Individual models. Nothing on this profile separates that cost from the method's.")
+    label = setup.encoder_label
+    trained = {m: f[(m, label)] for m in (MTL, UNIMOE, GUIDED)}
+    single = f.get((SINGLE, label))
+    moves = "; ".join(f"{m} {frozen[m]:.3f} to {trained[m]:.3f} ({trained[m] - frozen[m]:+.3f})" for m in trained)
+    gap_f, gap_t = ind - frozen[GUIDED], ind - trained[GUIDED]
+    out = (f"Training the shared encoder's {label.replace(' trained', '')} moves average kappa: {moves}. "
+           f"UniMoE-Guided's gap to the per-task models is {gap_f:+.3f} with the encoder frozen and {gap_t:+.3f} "
+           f"with it trained: freezing accounts for {gap_f - gap_t:+.3f} of it and {gap_t:+.3f} stays between the "
+           f"method and the per-task scorers, which still train their top two layers each, one task apiece. "
+           f"The paper's MTL is {_paper_gap():+.3f} behind its Individual models.")
+    if single is not None:
+        out += (f" The same MTL start with the layer trained on each task alone reaches {single:.3f} against MTL's "
+                f"{trained[MTL]:.3f}: what sharing the layer across the tasks does ({trained[MTL] - single:+.3f}; "
+                f"negative when sharing hurts, the paper's negative transfer). The claims below judge these "
+                f"differences on paired test responses.")
+    return out
+
+
+def balancing_text(balancing: pd.DataFrame) -> str:
+    """What the load-balancing weight does to routing, read off :meth:`ModelSelection.load_balancing`."""
+    b = balancing.sort_values("lambda_lb")
+    if len(b) < 2:
+        return "One weight of the load-balancing term only (moe.lb_probe is empty): nothing to compare."
+    lo, hi, at = b.iloc[0], b.iloc[-1], b[b["chosen"]].iloc[0]
+    uniform = "more uniform" if hi["task_entropy"] > lo["task_entropy"] else "less uniform"
+    apart = "closer together" if hi["task_js"] < lo["task_js"] else "further apart"
+    return (f"From λ_LB {lo['lambda_lb']:g} to {hi['lambda_lb']:g} each task's routing becomes {uniform} (mean "
+            f"entropy {lo['task_entropy']:.2f} to {hi['task_entropy']:.2f} bits, of {lo['max_entropy']:.2f} for "
+            f"uniform routing) and the tasks' usage moves {apart} (mean Jensen-Shannon distance "
+            f"{lo['task_js']:.3f} to {hi['task_js']:.3f}); {int(lo['favourites'])} and {int(hi['favourites'])} "
+            f"distinct favourite experts; validation kappa {lo['val_kappa']:.3f} and {hi['val_kappa']:.3f}. At the "
+            f"chosen λ_LB {at['lambda_lb']:g} the term adds at most {at['lambda_lb'] * at['max_task_lb']:.4f} to a "
+            f"batch's loss. Since a batch holds one task, the term measures that task's own routing: it rewards "
+            f"every task spreading over every expert, not the tasks sharing the experts out between them.")
+
+
+def seeds_text(seeds: pd.DataFrame) -> str:
+    """How far the frozen column's models move between seeds (``seeds``: model, seed, metrics)."""
+    n = seeds["seed"].nunique()
+    if n < 2:
+        return "One seed on this profile (moe.seeds: 1): the spread between seeds is not measured."
+    k = seeds.groupby("model", sort=False)["kappa"]
+    spread = "; ".join(f"{m} {mean:.3f} ± {sd:.3f}" for m, mean, sd in zip(k.mean().index, k.mean(), k.std()))
+    return (f"Average kappa over {n} seeds (mean ± sd, frozen encoder): {spread}. The largest sd, "
+            f"{k.std().max():.3f}, is the scale of what one seed of the trained column may move by; the claims "
+            f"on the frozen column's models pool every seed's predictions.")
 
 
 def _paper_gap() -> float:
@@ -353,7 +431,8 @@ def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, s
     p5 = {m: pf["table5"][(m, "kappa")] for m in (GUIDED, MTL, INDIVIDUAL)}
     pfk = pf["forgetting"]["kappa"]
     parts = [
-        f"Average Cohen's kappa over the {len(setup.old)} training tasks (test split): Individual {k[INDIVIDUAL]:.3f}, "
+        f"Average Cohen's kappa over the {len(setup.old)} training tasks (test split; the multi-task models: "
+        f"{setup.encoder_label}): Individual {k[INDIVIDUAL]:.3f}, "
         f"MTL {k[MTL]:.3f}, UniMoE {k[UNIMOE]:.3f}, UniMoE-Guided {k[GUIDED]:.3f} (the paper, in that order: {pk}).",
         f"The MoE block {'adds' if k[UNIMOE] > k[MTL] else 'does not add'} to MTL here "
         f"({k[UNIMOE] - k[MTL]:+.3f}), and distillation {'adds' if k[GUIDED] > k[UNIMOE] else 'does not add'} to "
@@ -369,7 +448,8 @@ def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, s
                      f"{specialisation['p_value']:.3f}).")
     if controls is not None and len(controls):
         c = controls.set_index("model")["kappa"]
-        parts.append(f"The controls: a dense block of UniMoE's size, without routing, averages kappa {c[DENSE]:.3f} "
+        parts.append(f"The controls, over the frozen encoder: a dense block of UniMoE's size, without routing, "
+                     f"averages kappa {c[DENSE]:.3f} "
                      f"(UniMoE {c[UNIMOE]:.3f}), and MTL distilled from the same teachers {c[MTL_KD]:.3f} (MTL "
                      f"{c[MTL]:.3f}); the claims below judge both differences on paired test responses.")
     parts.append(f"One UniMoE-Guided model takes {res.loc[ind, 'disk_mb'] / res.loc[GUIDED, 'disk_mb']:.1f}x less disk "

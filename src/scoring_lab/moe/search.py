@@ -6,14 +6,36 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import product
 
+import numpy as np
 import pandas as pd
 
 from ..profiles import MultiTaskSettings
 from ..study_steps import TimedSteps
 from . import layers as moe, multitask
 from .evaluation import Evaluation
+from .judging import mean_pairwise_js
 from .protocol import COLUMNS, DENSE, GUIDED, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
 from .store import FittedModel, ModelStore
+
+
+SEEDED = (MTL, UNIMOE, GUIDED, DENSE, MTL_KD)   # the frozen column's models trained from several seeds
+
+
+def routing_summary(usage: np.ndarray) -> dict:
+    """From (tasks, M) usage rows (each summing to 1): task_entropy (mean bits), pooled_entropy (bits of the
+    tasks' mean usage), max_entropy (log2 M), favourites (distinct argmax experts), task_js (mean pairwise
+    Jensen-Shannon distance, base 2), pooled_lb and max_task_lb (L_LB of the pooled usage, largest per task)."""
+    m = usage.shape[1]
+
+    def bits(p):
+        p = np.clip(p, 1e-12, 1)
+        return float(-(p * np.log2(p)).sum(-1).mean())
+
+    lb = ((usage - 1.0 / m) ** 2).mean(-1)
+    pooled = usage.mean(0)
+    return {"task_entropy": bits(usage), "pooled_entropy": bits(pooled[None]), "max_entropy": float(np.log2(m)),
+            "favourites": int(len(set(usage.argmax(1).tolist()))), "task_js": float(mean_pairwise_js(usage)),
+            "pooled_lb": float(((pooled - 1.0 / m) ** 2).mean()), "max_task_lb": float(lb.max())}
 
 
 def best_row(table: pd.DataFrame, method: str) -> pd.Series:
@@ -26,6 +48,17 @@ def mean_row(table: pd.DataFrame, method: str) -> dict:
     """``method``'s 'average' row of a method-task table: the plain mean of each metric over its tasks."""
     return {"method": method, "task": "average", **{m: float(table[m].mean()) for m in (*METRICS, "exact_match")},
             "n_test": int(table["n_test"].sum())}
+
+
+def table3_of(evaluation: Evaluation, tasks: list[str], model_of) -> pd.DataFrame:
+    """Table 3 over ``tasks``' test splits: Individual, then ``model_of(method)`` for MTL, UniMoE and
+    UniMoE-Guided, each method's rows and its 'average' (the plain mean over tasks, as the paper's) last."""
+    parts = [evaluation.individual(tasks)] + [evaluation.evaluate(model_of(m), tasks, method=m)
+                                              for m in (MTL, UNIMOE, GUIDED)]
+    out = []
+    for p in parts:
+        out += [p, pd.DataFrame([mean_row(p, p["method"].iloc[0])])]
+    return pd.concat(out, ignore_index=True)[COLUMNS]
 
 
 class ModelSelection(TimedSteps):
@@ -50,7 +83,8 @@ class ModelSelection(TimedSteps):
             def record(jobs):
                 for (method, settings), f in zip(jobs, self.store.fit_many(jobs)):
                     rows.append({"method": method, "n_experts": settings.n_experts, "lambda_lb": settings.lambda_lb,
-                                 "lambda_kd": settings.lambda_kd, **self.evaluation.validation_scores(f),
+                                 "lambda_kd": settings.lambda_kd, "tau": settings.tau if settings.lambda_kd else None,
+                                 **self.evaluation.validation_scores(f),
                                  "epochs": f.epochs, "train_seconds": f.seconds, "key": f.key})
 
             s = self.setup.settings
@@ -62,7 +96,8 @@ class ModelSelection(TimedSteps):
                 grid = [(best["n_experts"], best["lambda_lb"])]
                 first = []
             record(first + [(GUIDED, replace(s.model, use_moe=True, n_experts=int(m), lambda_lb=float(lb),
-                                             lambda_kd=float(kd))) for (m, lb), kd in product(grid, s.lambda_kd)])
+                                             lambda_kd=float(kd), tau=float(tau)))
+                            for (m, lb), kd, tau in product(grid, s.lambda_kd, s.tau)])
             table = pd.DataFrame(rows)
             table["chosen"] = False
             for method in (UNIMOE, GUIDED):
@@ -73,36 +108,87 @@ class ModelSelection(TimedSteps):
     def chosen_settings(self, method: str) -> MultiTaskSettings:
         """The settings the search chose for ``method`` (UniMoE or UniMoE-Guided)."""
         row = best_row(self.search(), method)
+        tau = float(row["tau"]) if row["lambda_kd"] else self.setup.settings.model.tau
         return replace(self.setup.settings.model, use_moe=True, n_experts=int(row["n_experts"]),
-                       lambda_lb=float(row["lambda_lb"]), lambda_kd=float(row["lambda_kd"]))
+                       lambda_lb=float(row["lambda_lb"]), lambda_kd=float(row["lambda_kd"]), tau=tau)
 
-    def model(self, method: str) -> FittedModel:
-        """The chapter's model of ``method`` (MTL, or UniMoE / UniMoE-Guided as the search chose, or one of
-        the controls: :meth:`control_settings`)."""
+    def settings_of(self, method: str) -> MultiTaskSettings:
+        """``method``'s settings: MTL's (no MoE, no KD), the search's choice (UniMoE, UniMoE-Guided) or a
+        control's (:meth:`control_settings`)."""
         if method == MTL:
-            return self.store.fit(MTL, replace(self.setup.settings.model, use_moe=False, lambda_kd=0.0,
-                                               lambda_lb=0.0))
+            return replace(self.setup.settings.model, use_moe=False, lambda_kd=0.0, lambda_lb=0.0)
         if method in (DENSE, MTL_KD):
-            return self.store.fit(method, self.control_settings(method))
-        return self.store.fit(method, self.chosen_settings(method))
+            return self.control_settings(method)
+        return self.chosen_settings(method)
+
+    def model(self, method: str, seed: int | None = None) -> FittedModel:
+        """The chapter's model of ``method`` (MTL, or UniMoE / UniMoE-Guided as the search chose, or one of
+        the controls: :meth:`control_settings`), from ``seed`` (default the study's)."""
+        return self.store.fit(method, self.settings_of(method), seed=seed)
+
+    def load_balancing(self) -> pd.DataFrame:
+        """What the load-balancing term does to routing: UniMoE's chosen configuration at its lambda_LB and at
+        each of ``moe.lb_probe``. Per lambda_LB, on the validation responses: the mean entropy (bits) of each
+        task's usage and of all the tasks' usage together, log2(M) the most, the distinct favourite experts,
+        the mean Jensen-Shannon distance between the tasks' usage, L_LB of the pooled usage, the largest
+        per-task L_LB (what one batch of one task pays), and the validation kappa."""
+        def make():
+            chosen = self.chosen_settings(UNIMOE)
+            lbs = sorted({chosen.lambda_lb, *self.setup.settings.lb_probe})
+            jobs = [(UNIMOE, replace(chosen, lambda_lb=float(lb))) for lb in lbs]
+            rows = []
+            for lb, f in zip(lbs, self.store.fit_many(jobs)):
+                usage = self.evaluation.expert_usage(f, "val").to_numpy(dtype=float)
+                rows.append({"lambda_lb": lb, "chosen": lb == chosen.lambda_lb, **routing_summary(usage),
+                             "val_kappa": self.evaluation.validation_scores(f)["val_kappa"], "epochs": f.epochs})
+            return pd.DataFrame(rows)
+        return self._once("load_balancing", make)
+
+    def seed_list(self) -> list[int]:
+        """The seeds of the frozen column's models (``moe.seeds`` of them; the first is the study's)."""
+        return [self.setup.seed + i for i in range(self.setup.settings.seeds)]
+
+    def seeded(self, method: str) -> list[FittedModel]:
+        """``method``'s model from each of :meth:`seed_list` (the other seeds' of every method of
+        :data:`SEEDED` trained side by side first)."""
+        def train_all():
+            self.store.fit_many([(m, self.settings_of(m), seed) for seed in self.seed_list()[1:] for m in SEEDED])
+            return True
+        self._once("seeded", train_all)
+        return [self.model(method, seed) for seed in self.seed_list()]
+
+    def seeds(self) -> pd.DataFrame:
+        """model, seed, and each seed's test averages over the training tasks, for every method of
+        :data:`SEEDED` (over the frozen encoder)."""
+        def make():
+            rows = []
+            for method in SEEDED:
+                for seed, f in zip(self.seed_list(), self.seeded(method)):
+                    test = self.evaluation.evaluate(f, self.setup.old)
+                    rows.append({"model": method, "seed": seed, **{m: float(test[m].mean()) for m in METRICS},
+                                 "epochs": f.epochs})
+            return pd.DataFrame(rows)
+        return self._once("seeds", make)
 
     def control_settings(self, control: str) -> MultiTaskSettings:
         """The dense control: UniMoE's chosen block with one expert whose hidden width is its M experts'
         together (about the same parameters, no routing; the load-balancing term is 0 for one expert).
-        MTL + KD: MTL distilled with UniMoE-Guided's chosen lambda_KD."""
+        MTL + KD: MTL distilled with UniMoE-Guided's chosen lambda_KD and temperature."""
         if control == DENSE:
             s = self.chosen_settings(UNIMOE)
             width = s.expert_hidden or self.setup.backbone.model.config.hidden_size
             return replace(s, n_experts=1, expert_hidden=int(width) * s.n_experts, lambda_lb=0.0)
         if control == MTL_KD:
-            kd = self.chosen_settings(GUIDED).lambda_kd
-            return replace(self.setup.settings.model, use_moe=False, lambda_kd=float(kd), lambda_lb=0.0)
+            guided = self.chosen_settings(GUIDED)
+            return replace(self.setup.settings.model, use_moe=False, lambda_kd=float(guided.lambda_kd), tau=guided.tau,
+                           lambda_lb=0.0)
         raise KeyError(f"no control named {control!r}")
 
     def controls(self) -> pd.DataFrame:
         """The controls beside the models they control for (UniMoE, MTL, UniMoE-Guided): model, params
         (trained ones), epochs, the test averages over the training tasks and the validation scores."""
         def make():
+            self.store.fit_many([(c, self.control_settings(c)) for c in (DENSE, MTL_KD)])   # side by side
             rows = []
             for name in (UNIMOE, DENSE, MTL, MTL_KD, GUIDED):
                 f = self.model(name)
@@ -115,15 +201,7 @@ class ModelSelection(TimedSteps):
     def table3(self) -> pd.DataFrame:
         """method, task, kappa, macro_f1, micro_f1, per_label_accuracy, exact_match, n_test on the training
         tasks' test splits, each method's 'average' (the plain mean over tasks, as the paper's) last."""
-        def make():
-            old = self.setup.old
-            parts = [self.evaluation.individual(old)] + [self.evaluation.evaluate(self.model(m), old, method=m)
-                                                         for m in (MTL, UNIMOE, GUIDED)]
-            out = []
-            for p in parts:
-                out += [p, pd.DataFrame([mean_row(p, p["method"].iloc[0])])]
-            return pd.concat(out, ignore_index=True)[COLUMNS]
-        return self._once("table3", make)
+        return self._once("table3", lambda: table3_of(self.evaluation, self.setup.old, self.model))
 
     def variants(self) -> pd.DataFrame:
         """UniMoE-Guided's chosen configuration with the experts on every token (the paper's text) and on

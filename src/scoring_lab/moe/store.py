@@ -68,15 +68,17 @@ class ModelStore(TimedSteps):
             p.requires_grad_(s.layer == 0 or layer >= s.layer)
         return enc
 
-    def build(self, settings: MultiTaskSettings, tasks: list[str]) -> MultiTaskModel:
-        """An untrained model of ``settings`` with a head per task of ``tasks`` (seeded), on the study's device."""
-        torch.manual_seed(self.setup.seed)
+    def build(self, settings: MultiTaskSettings, tasks: list[str], seed: int | None = None) -> MultiTaskModel:
+        """An untrained model of ``settings`` with a head per task of ``tasks`` (seeded: ``seed``, default the
+        study's), on the study's device."""
+        torch.manual_seed(self.setup.seed if seed is None else seed)
         return MultiTaskModel(self.encoder(), self.setup.layer, self.setup.labels_per_task(tasks),
                               settings).to(self.setup.device)
 
     def cache_inputs(self, name: str, settings: MultiTaskSettings, tasks: list[str], teacher: str | None,
-                     extra: dict | None = None) -> dict:
-        """What a model is made from (its cache inputs): settings, tasks, encoder, teachers, seed, code."""
+                     extra: dict | None = None, seed: int | None = None) -> dict:
+        """What a model is made from (its cache inputs): settings, tasks, encoder, teachers, seed (default the
+        study's), code."""
         s = self.setup
         t = s.profile.train
         teachers = None
@@ -87,7 +89,8 @@ class ModelStore(TimedSteps):
         return {"name": name, "settings": asdict(settings), "tasks": {x: task_fingerprint(s.tasks[x]) for x in tasks},
                 "layer": s.layer, "pooled": s.reads_pooled(settings),
                 "backbone": {"name": t.backbone, "dtype": t.dtype, "encoder_layers": t.encoder_layers,
-                             "max_length": t.max_length}, "teacher": teachers, "seed": s.seed,
+                             "max_length": t.max_length}, "teacher": teachers,
+                "seed": s.seed if seed is None else int(seed),
                 "extra": extra or {}, "code": code_version(multitask, moe)}
 
     def cached(self, name: str, settings: MultiTaskSettings, tasks: list[str], inputs: dict, train) -> FittedModel:
@@ -111,59 +114,92 @@ class ModelStore(TimedSteps):
         (model, history, seconds), hit = cache.get_or_compute(MODEL_KIND, inputs, produce, load)
         return FittedModel(name, model, settings, history, cache.key(inputs), seconds, hit, list(tasks))
 
-    def _plan(self, name: str, settings: MultiTaskSettings, teacher: str | None):
+    def _plan(self, name: str, settings: MultiTaskSettings, teacher: str | None, seed: int | None = None):
         """(teacher, cache inputs, the training data) of a model on the training tasks."""
         old = self.setup.old
         teacher = (teacher or IN_SAMPLE) if settings.lambda_kd > 0 else None
-        inputs = self.cache_inputs(name, settings, old, teacher)
+        inputs = self.cache_inputs(name, settings, old, teacher, seed=seed)
 
         def data():
             return ({t: self.inputs.task_data(t, "train", settings, teacher) for t in old},
                     {t: self.inputs.task_data(t, "val", settings) for t in old})
         return teacher, inputs, data
 
-    def fit(self, name: str, settings: MultiTaskSettings, teacher: str | None = None) -> FittedModel:
+    def fit(self, name: str, settings: MultiTaskSettings, teacher: str | None = None, seed: int | None = None
+            ) -> FittedModel:
         """A multi-task model on the training tasks (MTL when ``settings.use_moe`` is off), KD from the
-        teachers' ``teacher`` logits when ``settings.lambda_kd`` > 0; trained once, then cached."""
-        teacher, inputs, data = self._plan(name, settings, teacher)
+        teachers' ``teacher`` logits when ``settings.lambda_kd`` > 0, from ``seed`` (default the study's);
+        trained once, then cached."""
+        teacher, inputs, data = self._plan(name, settings, teacher, seed)
         s = self.setup
+        seed = s.seed if seed is None else int(seed)
 
         def train():
             tr, va = data()
             if s.reads_pooled(settings):   # as in a worker of fit_many: one thread, the same numbers
-                return self._job_here(settings, tr, va)
-            model = self.build(settings, s.old)
+                return self._job_here(settings, tr, va, seed)
+            model = self.build(settings, s.old, seed)
             t0 = time.perf_counter()
-            model, history = multitask.train_multitask(model, tr, va, settings, s.seed, progress=s.progress)
+            model, history = multitask.train_multitask(model, tr, va, settings, seed, progress=s.progress)
             return model, history, time.perf_counter() - t0
 
         return self._once(("fit", stable_hash(inputs)), lambda: self._timed(
             f"training ({name})", lambda: self.cached(name, settings, s.old, inputs, train)))
 
-    def _job_here(self, settings: MultiTaskSettings, train: dict, val: dict):
+    def _job_here(self, settings: MultiTaskSettings, train: dict, val: dict, seed: int):
         """:func:`multitask.train_job` in this process, on one thread as in a worker: (model, history, seconds)."""
         threads = torch.get_num_threads()
         try:
             state, history, seconds = multitask.train_job(settings, self.setup.backbone.model.config,
                                                           self.setup.labels_per_task(train), train, val,
-                                                          self.setup.seed, threads=1)
+                                                          seed, threads=1)
         finally:
             torch.set_num_threads(threads)
         model = self.build(settings, list(train))
         model.load_state_dict(state, strict=False)
         return model, history, seconds
 
-    def fit_many(self, jobs: list[tuple[str, MultiTaskSettings]]) -> list[FittedModel]:
-        """:meth:`fit` of every (name, settings); those not cached that read pooled states train side by side
-        in ``moe.workers`` processes of one thread each (small matmuls gain nothing from a second thread)."""
+    def fit_from(self, name: str, base: FittedModel, settings: MultiTaskSettings, tasks: list[str] | None = None,
+                 step: str | None = None) -> FittedModel:
+        """``base`` (a model over the wholly frozen encoder) trained on with this setup's encoder layers: its MoE
+        block and the heads of ``tasks`` (default: the training tasks) are the starting point, the encoder's
+        layers from ``layer`` up the backbone's; ``settings`` say how long and how fast (KD when
+        ``settings.lambda_kd`` > 0). Trained once, then cached under ``base``'s key."""
         s = self.setup
+        tasks = list(tasks or s.old)
+        teacher = IN_SAMPLE if settings.lambda_kd > 0 else None
+        inputs = self.cache_inputs(name, settings, tasks, teacher, {"warm_start": base.key})
+
+        def train():
+            model = self.build(settings, tasks)
+            start = {k: v for k, v in multitask.trained_state(base.model).items() if not k.startswith("heads.")}
+            missing, unexpected = model.load_state_dict(start, strict=False)
+            if unexpected or any(not k.startswith(("encoder.", "heads.")) for k in missing):
+                raise ValueError(f"{base.name} does not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            for i, t in enumerate(tasks):
+                model.heads.heads[i].load_state_dict(base.model.heads.heads[base.model.heads.names.index(t)].state_dict())
+            tr = {t: self.inputs.task_data(t, "train", settings, teacher) for t in tasks}
+            va = {t: self.inputs.task_data(t, "val", settings) for t in tasks}
+            t0 = time.perf_counter()
+            model, history = multitask.train_multitask(model, tr, va, settings, s.seed, progress=s.progress)
+            return model, history, time.perf_counter() - t0
+
+        return self._once(("fit", stable_hash(inputs)), lambda: self._timed(
+            step or f"training ({name})", lambda: self.cached(name, settings, tasks, inputs, train)))
+
+    def fit_many(self, jobs: list[tuple], seed: int | None = None) -> list[FittedModel]:
+        """:meth:`fit` of every (name, settings) or (name, settings, seed) from its seed (else ``seed``, else the
+        study's); those not cached that read pooled states train side by side in ``moe.workers`` processes of
+        one thread each (small matmuls gain nothing from a second thread)."""
+        s = self.setup
+        jobs = [(job[0], job[1], int(job[2] if len(job) > 2 else s.seed if seed is None else seed)) for job in jobs]
         todo = []
-        for name, settings in jobs:
-            teacher, inputs, data = self._plan(name, settings, None)
+        for name, settings, job_seed in jobs:
+            teacher, inputs, data = self._plan(name, settings, None, job_seed)
             key = ("fit", stable_hash(inputs))
             if key not in self._memo and not s.cache.exists(MODEL_KIND, s.cache.key(inputs)) \
                     and s.reads_pooled(settings):
-                todo.append((name, settings, inputs, data))
+                todo.append((name, settings, job_seed, inputs, data))
         workers = min(s.settings.workers, len(todo))
         if workers > 1:
             from joblib import Parallel, delayed
@@ -172,12 +208,12 @@ class ModelStore(TimedSteps):
 
             def run_all():
                 return Parallel(n_jobs=workers)(delayed(multitask.train_job)(
-                    settings, config, labels, *data(), s.seed, 1) for _, settings, _, data in todo)
+                    settings, config, labels, *data(), job_seed, 1) for _, settings, job_seed, _, data in todo)
             results = self._timed(f"training ({len(todo)} models in {workers} processes)", run_all)
-            for (name, settings, inputs, _), (state, history, seconds) in zip(todo, results):
-                def train(state=state, history=history, seconds=seconds, settings=settings):
-                    model = self.build(settings, s.old)
+            for (name, settings, job_seed, inputs, _), (state, history, seconds) in zip(todo, results):
+                def train(state=state, history=history, seconds=seconds, settings=settings, job_seed=job_seed):
+                    model = self.build(settings, s.old, job_seed)
                     model.load_state_dict(state, strict=False)
                     return model, history, seconds
                 self._memo[("fit", stable_hash(inputs))] = self.cached(name, settings, s.old, inputs, train)
-        return [self.fit(name, settings) for name, settings in jobs]
+        return [self.fit(name, settings, seed=job_seed) for name, settings, job_seed in jobs]

@@ -315,6 +315,7 @@ class MultiTaskSettings:
     batch_size: Count = 32
     max_epochs: Count = 8
     patience: Count = 3
+    autocast: Literal["no", "bf16"] = "no"   # bf16: training's forward passes autocast to bfloat16 (float32 weights)
 
 
 @checked("moe")
@@ -322,12 +323,18 @@ class MoEChapterSettings:
     """The MoE chapter: the multi-task models, the search, the teachers and the adaptation (the UniMoE paper's)."""
 
     model: MultiTaskSettings = MultiTaskSettings()   # everything the search does not choose
-    trainable_layers: Optional[NonNegativeCount] = None  # top encoder layers the multi-task models train
-                                                         # (None: all; 0: frozen)
+    trainable_layers: Optional[NonNegativeCount] = None  # top encoder layers the chosen multi-task models train
+                                                         # after the search (None: all; 0: none, frozen only)
+    encoder_epochs: Count = 3            # epochs of that stage, warm-started from the frozen-encoder model
+    seeds: Count = 1                     # seeds of the frozen column's chosen models and controls
+    encoder_lr: Optional[Positive] = None   # its learning rate (None: model.lr)
+    encoder_autocast: Literal["no", "bf16"] = "no"   # its training's autocast (model.autocast)
     held_out: tuple[str, ...] = MOE_HELD_OUT   # tasks kept for adaptation (the paper's Tasks 8-9)
     n_experts: Annotated[tuple[Count, ...], Field(min_length=1)] = (3, 4, 5)        # the search grid (validation)
     lambda_lb: Annotated[tuple[NonNegative, ...], Field(min_length=1)] = (0.005, 0.01, 0.05)
     lambda_kd: Annotated[tuple[NonNegative, ...], Field(min_length=1)] = (0.05, 0.1, 0.3, 0.5)
+    tau: Annotated[tuple[Positive, ...], Field(min_length=1)] = (1.0,)   # UniMoE-Guided's temperatures searched
+    lb_probe: tuple[NonNegative, ...] = ()   # lambda_LB values UniMoE's choice is retrained at, to show routing
     search: Literal[MOE_SEARCHES] = "joint"  # "joint": every (M, lambda_LB, lambda_KD); "sequential": lambda_KD
                                              # at UniMoE's best (M, lambda_LB)
     variant_epochs: Optional[Count] = None  # the token-wise / pooled comparison: both capped at this (None: as
