@@ -28,13 +28,13 @@ FROZEN_SUFFIX = " (frozen encoder)"   # a method's model over the wholly frozen 
 @dataclass(frozen=True)
 class Evidence:
     """``labels[task]``: (n, L) 0/1 truth of a task's test split; ``preds[model][task]``: (n, L) 0/1
-    predictions at the paper's threshold, or (S, n, L) those of S seeds of the model (models: Individual, MTL, UniMoE, UniMoE-Guided on the
-    training tasks (the chapter's column), each also over the frozen encoder (:data:`FROZEN_SUFFIX`, every
-    seed of ``moe.seeds``), the controls of :data:`~.protocol.CONTROLS` (frozen encoder, every seed) and, with a trained column, its transfer
-    control :data:`~.encoder.SINGLE`; Individual also, and ``MTL adapted``, ``UniMoE-Guided adapted`` on
-    every task);
-    ``gates[task]``: (n, M) UniMoE-Guided's gate weights per test response of a training task (empty
-    without an MoE block)."""
+    predictions at the paper's threshold, or (S, n, L) those of S seeds of the model. Models: Individual,
+    MTL, UniMoE, UniMoE-Guided on the training tasks (the chapter's column), each also over the frozen
+    encoder (:data:`FROZEN_SUFFIX`, every seed of ``moe.seeds``), the controls of
+    :data:`~.protocol.CONTROLS` (frozen encoder, every seed) and, with a trained column, its transfer
+    control :data:`~.protocol.SINGLE`; Individual also, and ``MTL adapted``, ``UniMoE-Guided adapted`` on
+    every task. ``gates[task]``: (n, M) UniMoE-Guided's gate weights per test response of a training task
+    (empty without an MoE block)."""
 
     labels: dict
     preds: dict

@@ -79,7 +79,8 @@ class Inputs(TimedSteps):
 
         base = first_trainable_layer(setup.profile.train, setup.backbone.n_layers)
         make = advanced if below is not None or 0 < base < setup.layer else direct
-        step = "frozen states (encoder output)" if setup.frozen_encoder else f"frozen states (into layer {setup.layer + 1})"
+        step = ("frozen states (encoder output)" if setup.frozen_encoder
+                else f"frozen states (into layer {setup.layer + 1})")
         full = self._once(("states", task, split), lambda: self._timed(step, make))
         return self._once(("pooled", task, split), lambda: multitask.pooled_states(full)) if pooled else full
 

@@ -176,8 +176,9 @@ class ModelStore(TimedSteps):
             missing, unexpected = model.load_state_dict(start, strict=False)
             if unexpected or any(not k.startswith(("encoder.", "heads.")) for k in missing):
                 raise ValueError(f"{base.name} does not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}")
-            for i, t in enumerate(tasks):
-                model.heads.heads[i].load_state_dict(base.model.heads.heads[base.model.heads.names.index(t)].state_dict())
+            for i, t in enumerate(tasks):   # each task's head from the base's head of that task
+                own = base.model.heads.heads[base.model.heads.names.index(t)]
+                model.heads.heads[i].load_state_dict(own.state_dict())
             tr = {t: self.inputs.task_data(t, "train", settings, teacher) for t in tasks}
             va = {t: self.inputs.task_data(t, "val", settings) for t in tasks}
             t0 = time.perf_counter()
