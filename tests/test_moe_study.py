@@ -325,3 +325,9 @@ def test_the_paper_profiles_path_fine_tunes_the_whole_encoder_with_token_wise_ex
         assert torch.equal(p, dict(reloaded.model.named_parameters())[name]), name
     p = study.evaluation.proba(fitted, study.old[0], "test")
     assert p.shape == (len(study.tasks[study.old[0]].test), study.tasks[study.old[0]].n_labels)
+    # the chapter's MTL: the frozen search's model, then every encoder layer fine-tuned with it
+    mtl = study.model("MTL")
+    assert study.setup.encoder_label == "whole encoder trained" and mtl.model.layer == 0
+    assert mtl.settings.max_epochs == moe.encoder_epochs and study.selection.model("MTL").model.layer == 2
+    p = study.proba(mtl, study.old[0], "test")
+    assert p.shape == (len(study.tasks[study.old[0]].test), study.tasks[study.old[0]].n_labels)
