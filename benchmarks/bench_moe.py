@@ -1,13 +1,14 @@
 """Seconds per training epoch of the MoE chapter's multi-task models, and their latency, on this machine.
 
     .venv/bin/python benchmarks/bench_moe.py [--profile default] [--epochs 1] [--threads 2]
-                                             [--tokens] [--top-layers 2]
+                                             [--tokens] [--top-layers 1] [--bf16]
 
 Measures, over the profile's training tasks (the paper's Tasks 1-7), one epoch (``--epochs``) of:
 MTL and the pooled MoE with the encoder frozen (the ``default`` profile's models, over each
 response's pooled final state), the token-wise MoE with the encoder frozen (``--tokens``: the
 paper's text, over every token's final state), and MTL and the pooled MoE with the encoder's top
-``--top-layers`` layers trained as well (what the frozen encoder saves). Then the latency per
+``--top-layers`` layers trained as well (the chapter's trained column; ``--bf16``: in bfloat16 autocast,
+as ``moe.encoder_autocast``). Then the latency per
 response from raw text of a deployable MTL and MoE model (batch 1 and 32). The states come from
 the artifact cache the chapter fills (what is missing is computed first). Not part of the tests:
 the figures are printed.
@@ -27,11 +28,12 @@ from scoring_lab.moe.study import MoEStudy
 from scoring_lab.book.run import setup
 
 
-def epoch_seconds(study: MoEStudy, settings, epochs: int) -> tuple[float, int]:
-    """(seconds per epoch, parameters trained) of a model on the study's training tasks, trained here."""
-    model = study.store.build(settings, study.old)
-    train = {t: study.inputs.task_data(t, "train", settings) for t in study.old}
-    val = {t: study.inputs.task_data(t, "val", settings) for t in study.old}
+def epoch_seconds(study: MoEStudy, column, settings, epochs: int) -> tuple[float, int]:
+    """(seconds per epoch, parameters trained) of a model on the study's training tasks in ``column`` (the
+    study's frozen or trained one), trained here."""
+    model = column.store.build(settings, study.old)
+    train = {t: column.inputs.task_data(t, "train", settings) for t in study.old}
+    val = {t: column.inputs.task_data(t, "val", settings) for t in study.old}
     trainable = [p for p in model.parameters() if p.requires_grad]
     t0 = time.perf_counter()
     multitask.train_multitask(model, train, val, replace(settings, max_epochs=epochs, patience=epochs + 1),
@@ -45,7 +47,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", action="store_true", help="also the token-wise MoE (tens of seconds an epoch)")
-    ap.add_argument("--top-layers", type=int, default=2, help="layers trained in the comparison; 0 skips it")
+    ap.add_argument("--top-layers", type=int, default=1, help="layers trained in the comparison; 0 skips it")
+    ap.add_argument("--bf16", action="store_true", help="the trained layers' epochs in bfloat16 autocast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = setup("moe", args.profile)
@@ -56,26 +59,26 @@ def main() -> None:
                 ("frozen encoder", "MoE on the pooled vector", replace(base, moe_on="pooled"))]
     if args.tokens:
         variants.append(("frozen encoder", "MoE on every token", replace(base, moe_on="tokens")))
-    studies = {"frozen encoder": MoEStudy(run.tasks, run.scorers(progress=False), run.profile, run.cache,
-                                          seed=run.seed, progress=False)}
+    top = args.top_layers or run.profile.moe.trainable_layers or 1
+    profile = replace(run.profile, moe=replace(run.profile.moe, trainable_layers=top))
+    study = MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=run.seed, progress=False)
+    columns = {"frozen encoder": study.frozen}
     if args.top_layers:
-        label = f"top {args.top_layers} layers trained"
-        profile = replace(run.profile, moe=replace(run.profile.moe, trainable_layers=args.top_layers))
-        studies[label] = MoEStudy(run.tasks, run.scorers(progress=False), profile, run.cache, seed=run.seed,
-                                  progress=False)
-        variants += [(label, "MTL", replace(base, use_moe=False)), (label, "MoE on the pooled vector",
-                                                                    replace(base, moe_on="pooled"))]
+        label = study.setup.encoder_label + (" (bf16)" if args.bf16 else "")
+        columns[label] = study.trained
+        trained = replace(base, autocast="bf16" if args.bf16 else "no")
+        variants += [(label, "MTL", replace(trained, use_moe=False)), (label, "MoE on the pooled vector",
+                                                                       replace(trained, moe_on="pooled"))]
     print(f"\n{'encoder':<26} {'model':<26} {'s / epoch':>10} {'trained params':>15}")
     for where, name, settings in variants:
-        seconds, params = epoch_seconds(studies[where], settings, args.epochs)
+        seconds, params = epoch_seconds(study, columns[where], settings, args.epochs)
         print(f"{where:<26} {name:<26} {seconds:>10.1f} {params:>15,}")
-    study = studies["frozen encoder"]
     task = study.old[0]
     texts = list(study.tasks[task].test.texts)
     backbone = study.setup.backbone
     print(f"\nlatency per response from raw text ({task} test responses), ms:")
     for name, settings in (("MTL", replace(base, use_moe=False)), ("MoE (pooled)", replace(base, moe_on="pooled"))):
-        model = multitask.deployable(study.store.build(settings, study.old), backbone.model)
+        model = multitask.deployable(study.frozen.store.build(settings, study.old), backbone.model)
         with torch.inference_mode():
             figures = [1000 * latency_per_response(lambda b: multitask.predict_texts(
                 model, backbone.tokenizer, b, task, run.profile.train.max_length), texts, size, repeats=20,
