@@ -368,7 +368,7 @@ def freezing_text(setup: StudySetup, freezing: pd.DataFrame) -> str:
     out = (f"Training the shared encoder's {label.replace(' trained', '')} moves average kappa: {moves}. "
            f"UniMoE-Guided's gap to the per-task models is {gap_f:+.3f} with the encoder frozen and {gap_t:+.3f} "
            f"with it trained: freezing accounts for {gap_f - gap_t:+.3f} of it and {gap_t:+.3f} stays between the "
-           f"method and the per-task scorers, which still train their top two layers each, one task apiece. "
+           f"method and the per-task scorers, which still train {scorer_layers(setup)} each, one task apiece. "
            f"The paper's MTL is {_paper_gap():+.3f} behind its Individual models.")
     if single is not None:
         out += (f" The same MTL start with the layer trained on each task alone reaches {single:.3f} against MTL's "
@@ -406,6 +406,12 @@ def seeds_text(seeds: pd.DataFrame) -> str:
     return (f"Average kappa over {n} seeds (mean ± sd, frozen encoder): {spread}. The largest sd, "
             f"{k.std().max():.3f}, is the scale of what one seed of the trained column may move by; the claims "
             f"on the frozen column's models pool every seed's predictions.")
+
+
+def scorer_layers(setup: StudySetup) -> str:
+    """What of the encoder the per-task scorers train, in words (from the profile's ``train`` settings)."""
+    k = setup.profile.train.trainable_layers
+    return "every encoder layer" if k is None else "their top layer" if k == 1 else f"their top {k} layers"
 
 
 def _paper_gap() -> float:
