@@ -62,6 +62,21 @@ def test_the_distillation_term_matches_a_hand_computed_value():
         moe.distillation_loss(z, zt, 0.0)
 
 
+def test_the_distillation_term_of_a_score_is_hintons_kl_divergence():
+    z, zt, tau = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1.0, 0.5, -2.0]]), 3.0
+
+    def softmax(v):
+        e = [math.exp(x / tau) for x in v]
+        return [x / sum(e) for x in e]
+    p, q = softmax([2.0, -1.0, 0.5]), softmax([1.0, 0.5, -2.0])
+    kl = sum(qi * math.log(qi / pi) for pi, qi in zip(p, q))
+    assert moe.distillation_loss(z, zt, tau, "multiclass").item() == pytest.approx(tau ** 2 * kl, rel=1e-5)
+    # logits that differ by a constant are the same distribution: nothing to distil
+    assert moe.distillation_loss(zt + 4.0, zt, tau, "multiclass").item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="multilabel or multiclass"):
+        moe.distillation_loss(z, zt, tau, "ordinal")
+
+
 def test_a_response_without_a_teacher_logit_fails_loudly():
     table = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.0, 1.0])}
     assert moe.teacher_logits_for(["b", "a"], table, "t").tolist() == [[0.0, 1.0], [1.0, 2.0]]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scoring_lab import claims, published
-from scoring_lab.moe import adaptation, evaluation, inputs, protocol, report, search
+from scoring_lab.moe import adaptation, evaluation, inputs, prose, protocol, report, search
 from scoring_lab.moe.study import MoEStudy
 from scoring_lab.profiles import load_profile
 from scoring_lab.book.run import setup
@@ -59,7 +59,7 @@ def test_routing_summary_reads_entropy_favourites_and_the_balancing_terms():
                           for lb, u, k in ((0.0, np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]), 0.5),
                                            (0.01, np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1]]), 0.6),
                                            (1.0, np.full((2, 4), 0.25), 0.4))])
-    text = report.balancing_text(table)
+    text = prose.balancing_text(table)
     assert "more uniform (mean entropy 0.00 to 2.00 bits" in text and "closer together" in text
     assert "2 and 1 distinct favourite" in text and "one task" in text
 
@@ -124,6 +124,16 @@ def test_the_held_out_tasks_are_the_profiles_present_or_another_sources_last():
     assert not protocol.applies(one) and "at least two tasks" in protocol.applies(one).reason
     with pytest.raises(ValueError, match="at least two tasks"):
         MoEStudy(one, {}, run.profile, run.cache)
+    # scored tasks run too (a softmax head each); a source mixing rubric and scored tasks does not
+    import copy
+    scored = copy.copy(tasks["natural_sugar"])
+    scored.kind, scored.n_classes = "multiclass", 3
+    assert protocol.applies({"a": scored, "b": scored})
+    mixed = protocol.applies({"natural_sugar": tasks["natural_sugar"], "scored": scored})
+    assert not mixed and "one kind of task at a time" in mixed.reason and "mix kinds" in mixed.reason
+    assert protocol.decide(np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]]), "multiclass").tolist() == [1, 0]
+    assert protocol.decide(np.array([[0.2, 0.5], [0.6, 0.49]]), "multilabel").tolist() == [[0, 1], [1, 0]]
+    assert protocol.ours_for(["kappa", "micro_f1", "per_label_accuracy"], "multiclass") == ["kappa", "accuracy"]
 
 
 @pytest.mark.slow
@@ -166,12 +176,18 @@ def test_the_trained_column_starts_from_the_frozen_models_and_keeps_them_beside(
     assert list(f.columns[:3]) == ["method", "encoder", "kappa"]
     assert set(zip(f["method"], f["encoder"])) == {("Individual", "-"), ("MTL, one task at a time", "top layer trained"),
                                                    *((m, e) for m in ("MTL", "UniMoE", "UniMoE-Guided")
-                                                     for e in ("frozen encoder", "top layer trained"))}
+                                                     for e in ("frozen encoder", "top layer trained",
+                                                               "frozen encoder, trained on as long"))}
+    # the freezing control: the frozen model trained on with the trained column's settings, no layer trained
+    more = study.trained.models.continued("MTL")
+    assert more.model.layer == 2 and more.settings == study.trained.models.settings_of(frozen)
+    assert more.key not in (frozen.key, trained.key) and len(more.history) >= 1
+    assert "the layer for" in prose.freezing_text(study.setup, f)
     avg = study.table3().query("task == 'average'").set_index("method")["kappa"]
     row = f[(f["method"] == "MTL") & (f["encoder"] == "top layer trained")].iloc[0]
     assert row["kappa"] == pytest.approx(avg["MTL"]) and row["gap_to_individual"] == pytest.approx(
         avg["Individual"] - avg["MTL"])
-    assert "freezing accounts for" in report.freezing_text(study.setup, f)
+    assert "freezing accounts for" in prose.freezing_text(study.setup, f)
 
 
 @pytest.mark.slow
@@ -188,7 +204,7 @@ def test_the_frozen_columns_models_train_from_each_seed_and_the_claims_pool_them
     ev = study.evidence()
     assert ev.preds["UniMoE (frozen encoder)"][study.old[0]].shape[0] == 2
     assert ev.preds["UniMoE"][study.old[0]].ndim == 2          # the trained column: one seed
-    assert "seeds" in report.seeds_text(seeds) and "±" in report.seeds_text(seeds)
+    assert "seeds" in prose.seeds_text(seeds) and "±" in prose.seeds_text(seeds)
 
 
 @pytest.mark.slow
@@ -203,7 +219,7 @@ def test_the_search_tries_each_temperature_and_the_balancing_probe_retrains_unim
     b = study.selection.load_balancing()
     assert list(b["lambda_lb"]) == [0.01, 1.0] and list(b["chosen"]) == [True, False]
     assert (b["task_entropy"] <= b["max_entropy"] + 1e-9).all() and (b["favourites"] >= 1).all()
-    assert "λ_LB 0.01 to 1" in report.balancing_text(b)
+    assert "λ_LB 0.01 to 1" in prose.balancing_text(b)
 
 
 @pytest.mark.slow
@@ -277,14 +293,14 @@ def test_resources_variants_and_claims_come_from_the_results(smoke_study, tmp_pa
     row = table[table["claim"].str.startswith("Adaptation costs")].iloc[0]
     assert float(row["effect"]) == pytest.approx(drop["before"] - drop["after"], abs=1e-6)
     assert study.timing["claims (paired bootstraps)"] > 0
-    text = report.summary_text(study.setup, t3, usage, evaluation.usage_specialisation(usage, study.families()), res,
+    text = prose.summary_text(study.setup, t3, usage, evaluation.usage_specialisation(usage, study.families()), res,
                               g, f, v)
     k = t3[(t3["method"] == "MTL") & (t3["task"] == "average")]["kappa"].item()
     assert f"MTL {k:.3f}" in text
     fit = study.teacher_fit()
-    assert set(fit["split"]) == {"train", "val"} and fit["per_label_accuracy"].between(0, 1).all()
-    words = report.teacher_text(study.setup, fit)
-    assert f"{fit[fit['split'] == 'train']['per_label_accuracy'].mean():.3f}" in words and "teacher_folds" in words
+    assert set(fit["split"]) == {"train", "val"} and fit["agreement"].between(0, 1).all()
+    words = prose.teacher_text(study.setup, fit)
+    assert f"{fit[fit['split'] == 'train']['agreement'].mean():.3f}" in words and "teacher_folds" in words
 
 
 def test_the_profiles_moe_sections_load_and_reject_bad_values():

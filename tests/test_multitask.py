@@ -109,6 +109,54 @@ def test_a_model_over_precomputed_states_learns_a_separable_rule_in_a_worker_job
     assert ((p >= 0.5).astype(int) == val["a"].labels).mean() > 0.85
 
 
+def _scored(n, k=3, d=8, seed=0):
+    """Pooled states whose score (0..k-1) is the bin of the first coordinate."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = np.digitize(x[:, 0], np.quantile(x[:, 0], np.linspace(0, 1, k + 1)[1:-1]))
+    return multitask.TaskData(FrozenStates(2, np.arange(n + 1), values=x), y, np.array([f"s{seed}-{i}" for i in range(n)]))
+
+
+@pytest.mark.parametrize("use_moe", [True, False])
+def test_a_scored_task_gets_a_softmax_head_beside_a_rubric_task_and_both_learn(use_moe):
+    """A score's head trains with cross-entropy and predicts class probabilities that sum to 1, beside a
+    rubric task's sigmoids; distillation from the teacher's log-probabilities takes the softmax form."""
+    config = SimpleNamespace(hidden_size=8, num_hidden_layers=2)
+    settings = replace(FAST, use_moe=use_moe, lr=1e-2, max_epochs=15, patience=15, batch_size=32)
+    kinds = {"rubric": "multilabel", "score": "multiclass"}
+    train = {"rubric": _separable(400, seed=1), "score": _scored(400, seed=3)}
+    val = {"rubric": _separable(200, seed=2), "score": _scored(200, seed=4)}
+    state, history, _ = multitask.train_job(settings, config, {"rubric": 2, "score": 3}, train, val, seed=0,
+                                            threads=1, kinds=kinds)
+    model = multitask.MultiTaskModel(multitask.StatesInput(config), 2, {"rubric": 2, "score": 3}, settings, kinds)
+    model.load_state_dict(state)
+    p = multitask.predict_proba(model, val["score"].states, "score")
+    assert p.shape == (200, 3) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == val["score"].labels).mean() > 0.8
+    r = multitask.predict_proba(model, val["rubric"].states, "rubric")
+    assert ((r >= 0.5).astype(int) == val["rubric"].labels).mean() > 0.85 and not np.allclose(r.sum(1), 1)
+    # the validation loss is the score's cross-entropy per response beside the rubric's BCE per label
+    with torch.no_grad():
+        logits = model({"hidden": torch.from_numpy(val["score"].states.values[:, None, :]),
+                        "attention_mask": torch.ones(200, 1)}, "score")[0]
+    ce = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(val["score"].labels), reduction="sum"))
+    only = multitask.validation_loss(model, {"score": val["score"]})
+    assert only == pytest.approx(ce / 200, rel=1e-5)
+    # distillation from teacher logits: a score's teacher gives log-probabilities (inputs.logits_of)
+    from scoring_lab.moe.inputs import logits_of
+    teacher = logits_of(np.full((400, 3), 1 / 3), "multiclass")
+    assert np.allclose(teacher, np.log(1 / 3))
+    kd = {**train, "score": multitask.TaskData(train["score"].states, train["score"].labels, train["score"].ids,
+                                              teacher),
+          "rubric": multitask.TaskData(train["rubric"].states, train["rubric"].labels, train["rubric"].ids,
+                                       logits_of(np.full((400, 2), 0.5)))}
+    _, h = multitask.train_job(replace(settings, lambda_kd=1.0, max_epochs=1), config, {"rubric": 2, "score": 3}, kd,
+                               val, seed=0, threads=1, kinds=kinds)[:2]
+    assert len(h) == 1 and np.isfinite(h["train_loss"]).all()
+    model.add_task("score2", 4, "multiclass")
+    assert model.kinds["score2"] == "multiclass" and model.labels_per_task()["score2"] == 4
+
+
 def test_pooled_states_give_the_same_outputs_as_the_full_states_for_a_frozen_encoder(data, tmp_path):
     tasks, of = data
     b = load_backbone(TINY_RANDOM)

@@ -154,18 +154,22 @@ def test_gw_chapter_plans_merges_and_scores_any_source(shape_run):
     assert (claims[claims["claim"].str.contains("Human Knowledge|GPT-o1")]["verdict"] == "not tested").all()
 
 
-def test_moe_chapter_trains_adapts_and_scores_a_multilabel_source_and_skips_a_multiclass_one(shape_run):
+def test_moe_chapter_trains_adapts_and_scores_every_source(shape_run):
+    """Rubric (multi-label) and scored (multi-class) sources alike: the chapter's parts ran, with each kind's
+    metrics (a score's: quadratic weighted kappa, macro-F1 over classes, accuracy)."""
     shape, results, executed, errors = shape_run
     assert "04_moe" not in errors
     kind, names = SHAPES[shape][3], SHAPES[shape][4]
-    if kind == "multiclass":     # a multi-label method: the chapter says why it is skipped, and claims nothing
-        text = nbformat.read(executed["04_moe"], as_version=4)
-        shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in text.cells for o in c.get("outputs", []))
-        assert "multi-class scores" in shown
-        assert pd.read_csv(results / "moe" / "claims.csv").empty
-        return
+    metrics = ["kappa", "macro_f1", "micro_f1", "per_label_accuracy"] if kind == "multilabel" else \
+        ["kappa", "macro_f1", "accuracy"]
+    text = nbformat.read(executed["04_moe"], as_version=4)
+    shown = "".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("data", {}).get("text/plain", ""))
+                    for c in text.cells for o in c.get("outputs", []))
+    assert "parts are skipped" not in shown
     # the paper's held-out tasks are absent: the source's last task is held out, the others train
     table3 = pd.read_csv(results / "moe" / "table3.csv")
+    assert list(table3.columns[2:2 + len(metrics)]) == metrics
+    assert table3[metrics].notna().all().all() and table3["kappa"].between(-1, 1).all()
     assert set(table3["method"]) == {"Individual", "MTL", "UniMoE", "UniMoE-Guided"}
     assert set(table3["task"]) == {*names[:-1], "average"}
     general = pd.read_csv(results / "moe" / "generalization.csv")
@@ -183,6 +187,10 @@ def test_moe_chapter_trains_adapts_and_scores_a_multilabel_source_and_skips_a_mu
     assert list(usage.index) == names[:-1]
     claims = pd.read_csv(results / "moe" / "claims.csv")
     assert len(claims) >= 10 and (claims["paper"] == "moe").all()
+    if kind == "multiclass":   # judged on a score's metrics, and said so
+        judged = claims[(claims["basis"] == "measured") & (claims["verdict"] != "not tested")]
+        assert len(judged) and judged["test"].str.contains("QWK").any()
+        assert set(pd.read_csv(results / "moe" / "forgetting.csv")["metric"]) == set(metrics)
 
 
 def test_irt_chapter_merges_the_sources_tasks_and_writes_the_issues_files(shape_run):

@@ -167,7 +167,9 @@ class Paired:
     ``counts_a[s]``, ``counts_b[s]``: (n_s, c) for stratum ``s`` (seeds already summed per response);
     ``combine``: the claim's figure from the strata's values: ``mean`` (plain), ``weighted`` (by n_s)
     or ``pooled`` (one value of the counts summed over strata); ``seeds``: how many seeds were summed
-    for A and for B (every metric here is a ratio of counts, so A and B may have different numbers)."""
+    for A and for B (every metric here is a ratio of counts, so A and B may have different numbers);
+    ``stratum_metrics``: one metric per stratum where the strata need their own forms of ``metric`` (the
+    multi-class metrics of tasks with different numbers of classes), else empty (``metric`` throughout)."""
 
     metric: CountMetric
     counts_a: tuple
@@ -175,6 +177,7 @@ class Paired:
     strata: tuple
     combine: str = "mean"
     seeds: tuple = (1, 1)
+    stratum_metrics: tuple = ()
 
     def __post_init__(self):
         if self.combine not in COMBINE:
@@ -185,6 +188,9 @@ class Paired:
             if a.shape != b.shape or len(a) == 0:
                 raise ValueError(f"paired predictions must cover the same responses (stratum {s!r}: "
                                  f"{len(a)} and {len(b)} rows)")
+        if self.stratum_metrics and (len(self.stratum_metrics) != len(self.strata) or self.combine == "pooled"):
+            raise ValueError("per-stratum metrics need one metric per stratum, and strata whose values are "
+                             "combined (mean or weighted), not pooled")
 
     @property
     def n(self) -> int:
@@ -195,7 +201,8 @@ class Paired:
         """The claim's figure from per-stratum count sums [(..., c)] -> (...)."""
         if self.combine == "pooled":
             return self.metric.value(sum(sums))
-        values = np.stack([self.metric.value(s) for s in sums], axis=-1)
+        metrics = self.stratum_metrics or (self.metric,) * len(sums)
+        values = np.stack([m.value(s) for m, s in zip(metrics, sums)], axis=-1)
         w = np.array([len(a) for a in self.counts_a], dtype=float) if self.combine == "weighted" else \
             np.ones(len(sums))
         return values @ (w / w.sum())

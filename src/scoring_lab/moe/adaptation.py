@@ -16,7 +16,7 @@ from ..study_steps import TimedSteps
 from . import layers as moe, multitask
 from .evaluation import Evaluation
 from .inputs import Inputs
-from .protocol import COLUMNS, GUIDED, IN_SAMPLE, METRICS, MTL, StudySetup
+from .protocol import GUIDED, IN_SAMPLE, MTL, StudySetup
 from .search import ModelSelection
 from .store import FittedModel, ModelStore, deployable
 
@@ -63,7 +63,7 @@ class Adaptation(TimedSteps):
             model = copy.deepcopy(base.model)
             torch.manual_seed(setup.seed)
             for t in new:
-                model.add_task(t, setup.tasks[t].n_labels)
+                model.add_task(t, setup.tasks[t].n_labels, setup.tasks[t].kind)
             for p in model.parameters():
                 p.requires_grad_(False)
             trainable = [p for t in new for p in model.heads.heads[model.heads.names.index(t)].parameters()]
@@ -107,7 +107,7 @@ class Adaptation(TimedSteps):
         new = self.setup.new
         parts = [self.evaluation.individual(new)] + [self.evaluation.evaluate(self.adapted(m), new, method=m)
                                                      for m in (MTL, GUIDED)]
-        return pd.concat(parts, ignore_index=True)[COLUMNS]
+        return pd.concat(parts, ignore_index=True)[self.setup.columns]
 
     def forgetting(self) -> pd.DataFrame:
         """metric, before, after: UniMoE-Guided's average over the training tasks' test splits before and
@@ -120,4 +120,4 @@ class Adaptation(TimedSteps):
         mtl = self.evaluation.evaluate(self.adapted(MTL), old)
         return pd.DataFrame([{"metric": m, "before": float(before[m].mean()), "after": float(after[m].mean()),
                               "after_no_rehearsal": float(bare[m].mean()), "mtl": float(mtl[m].mean())}
-                             for m in METRICS])
+                             for m in self.setup.metrics])

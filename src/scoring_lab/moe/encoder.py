@@ -8,7 +8,9 @@ same settings (its MoE block and heads) and trains the layers with them for ``mo
 ``moe.encoder_lr``, early-stopped on the validation loss (the frozen model itself when no epoch improves
 it): MTL is then multi-task learning, one layer shared by every task's gradients, and negative transfer
 can show. The control, :data:`SINGLE`, trains MTL's same start on each task alone, the same layer, epochs
-and rate: MTL minus it is what sharing the layer across tasks does.
+and rate: MTL minus it is what sharing the layer across tasks does. The control for the cost of freezing,
+:data:`CONTINUED`, trains each frozen-encoder model on for the same epochs at the same rate with no layer
+trained (seconds over pooled states): a trained model minus it is what the layer does, not the extra epochs.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pandas as pd
 from ..profiles import MultiTaskSettings
 from ..study_steps import TimedSteps
 from .evaluation import Evaluation
-from .protocol import MTL, SINGLE, StudySetup
+from .protocol import CONTINUED, MTL, SINGLE, StudySetup
 from .search import ModelSelection, table3_of
 from .store import FittedModel, ModelStore
 
@@ -44,6 +46,17 @@ class EncoderTraining(TimedSteps):
         """``method``'s model (MTL, UniMoE, UniMoE-Guided) with the encoder's layers trained."""
         base = self.selection.model(method)
         return self.store.fit_from(f"{method}, {self.setup.encoder_label}", base, self.settings_of(base))
+
+    def continued(self, method: str) -> FittedModel:
+        """``method``'s frozen-encoder model trained on with this column's epochs, rate and autocast but no
+        encoder layer (the frozen column's store): the control for what the trained layer adds."""
+        base = self.selection.model(method)
+        return self.selection.store.fit_from(f"{method}, {CONTINUED}", base, self.settings_of(base),
+                                             step=f"training ({CONTINUED})")
+
+    def continued_table(self) -> pd.DataFrame:
+        """Table 3 (:func:`.search.table3_of`) of the :meth:`continued` models, scored over the frozen encoder."""
+        return self._once("continued", lambda: table3_of(self.selection.evaluation, self.setup.old, self.continued))
 
     def single_task(self, task: str) -> FittedModel:
         """MTL's frozen-encoder head of ``task`` with the encoder's layers trained on ``task`` alone."""

@@ -1,5 +1,5 @@
-"""Scoring on a split: a model's probabilities, the metrics at the paper's threshold (a multi-task
-model's or a per-task scorer's), and which experts a model's gate uses per task, with whether tasks
+"""Scoring on a split: a model's probabilities, the metrics of its decisions (at the paper's threshold
+for rubric dimensions, the most probable class for a score; a multi-task model's or a per-task scorer's), and which experts a model's gate uses per task, with whether tasks
 of one planted family route alike."""
 from __future__ import annotations
 
@@ -10,18 +10,27 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from ..metrics import multilabel_report
+from ..metrics import multiclass_report, multilabel_report
 from ..models.cache import code_version
 from ..models.per_task import report, split_fingerprint
 from ..study_steps import TimedSteps
 from . import multitask
 from .inputs import Inputs
-from .protocol import INDIVIDUAL, METRICS, THRESHOLD, StudySetup
+from .protocol import INDIVIDUAL, THRESHOLD, StudySetup, decide
 from .store import FittedModel
 
 PROBA_KIND = "multitask-proba"
 REPORT_KIND = "multitask-report"
 USAGE_KIND = "expert-usage"
+
+
+def task_report(task, decisions: np.ndarray, split: str) -> dict:
+    """The chapter's metrics of ``decisions`` on a split of ``task``: the per-task scorers' report, with a
+    score's quadratic weighted kappa as the chapter's ``kappa`` (:data:`~.protocol.MULTICLASS_METRICS`)."""
+    r = report(task, decisions, split)
+    if task.kind == "multiclass":
+        r = {"kappa": r.pop("qwk"), **r}
+    return r
 
 
 def usage_specialisation(usage: pd.DataFrame, families: dict[str, str], permutations: int = 2000,
@@ -70,14 +79,17 @@ class Evaluation(TimedSteps):
             PROBA_KIND, inputs, produce, lambda art: np.load(art.file("proba.npy")))[0])
 
     def metrics(self, who: str, task: str, split: str, proba) -> dict:
-        """The metrics of ``proba()`` ((n, L)) at threshold 0.5 on a split of ``task``, cached by ``who`` made
-        them (a model's or a scorer's key) and the split's content."""
-        s = self.setup.tasks[task].splits()[split]
+        """The metrics of ``proba()`` ((n, L)) on a split of ``task`` (decided at threshold 0.5, or the most
+        probable class), cached by ``who`` made them (a model's or a scorer's key) and the split's content."""
+        t = self.setup.tasks[task]
+        s = t.splits()[split]
         inputs = {"who": who, "task": task, "split": split_fingerprint(s), "threshold": THRESHOLD,
                   "code": code_version(report, multilabel_report)}
+        if t.kind != "multilabel":
+            inputs = {**inputs, "threshold": "argmax", "code": code_version(report, multiclass_report, task_report)}
 
         def produce(folder: Path):
-            r = report(self.setup.tasks[task], (proba() >= THRESHOLD).astype(int), split)
+            r = task_report(t, decide(proba(), t.kind), split)
             (folder / "report.json").write_text(json.dumps(r))
 
         return self._once(("report", who, task, split), lambda: self.setup.cache.get_or_compute(
@@ -85,7 +97,7 @@ class Evaluation(TimedSteps):
 
     def evaluate(self, fitted: FittedModel, tasks: list[str] | None = None, split: str = "test",
                  method: str | None = None) -> pd.DataFrame:
-        """Per task: kappa, macro_f1, micro_f1, per_label_accuracy, exact_match, n_test at threshold 0.5."""
+        """Per task: the run's metrics (:func:`~.protocol.columns_of`) and n_test on ``split``."""
         return pd.DataFrame([{"method": method or fitted.name, "task": t,
                               **self.metrics(fitted.key, t, split, lambda t=t: self.proba(fitted, t, split))}
                              for t in tasks or fitted.tasks])
@@ -100,7 +112,7 @@ class Evaluation(TimedSteps):
     def validation_scores(self, fitted: FittedModel) -> dict:
         """The mean validation metrics over the training tasks and the best validation loss."""
         v = self.evaluate(fitted, split="val")
-        return {**{f"val_{m}": float(v[m].mean()) for m in METRICS},
+        return {**{f"val_{m}": float(v[m].mean()) for m in self.setup.metrics},
                 "val_loss": float(fitted.history["val_loss"].min()) if len(fitted.history) else float("nan")}
 
     def expert_usage(self, fitted: FittedModel, split: str = "test") -> pd.DataFrame:

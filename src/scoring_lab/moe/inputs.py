@@ -19,13 +19,28 @@ from ..profiles import MultiTaskSettings
 from ..study_steps import TimedSteps
 from . import layers as moe, multitask
 from .multitask import TaskData
-from .protocol import IN_SAMPLE, THRESHOLD, StudySetup
+from .protocol import IN_SAMPLE, StudySetup, decide
 
 
-def logits_of(proba: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """(n, L) logits of (n, L) probabilities, clipped to [eps, 1 - eps] first."""
+def logits_of(proba: np.ndarray, kind: str = "multilabel", eps: float = 1e-6) -> np.ndarray:
+    """(n, L) logits of (n, L) probabilities, clipped to [eps, 1 - eps] first: each label's log-odds
+    (``multilabel``), or the log-probabilities of a score's classes (``multiclass``: logits whose softmax
+    gives the probabilities back, renormalised after the clipping)."""
     p = np.clip(np.asarray(proba, dtype=np.float64), eps, 1 - eps)
-    return np.log(p / (1 - p)).astype(np.float32)
+    return (np.log(p) if kind == "multiclass" else np.log(p / (1 - p))).astype(np.float32)
+
+
+def agreement_and_confidence(proba: np.ndarray, truth: np.ndarray, kind: str) -> tuple[float, float]:
+    """How probabilities (n, L) sit against the truth: the share of decisions that match it (per rubric
+    dimension, or per response's score) and the mean confidence, |2p - 1| per dimension, or
+    (K max_k p_k - 1) / (K - 1) per response over K classes (0 for a uniform guess, 1 for a certain one;
+    |2p - 1| again for K = 2)."""
+    p = np.asarray(proba, dtype=float)
+    agree = float((decide(p, kind) == np.asarray(truth)).mean())
+    if kind == "multiclass":
+        k = p.shape[1]
+        return agree, float(((k * p.max(axis=1) - 1) / max(k - 1, 1)).mean())
+    return agree, float(np.abs(2 * p - 1).mean())
 
 
 def label_folds(n: int, k: int, seed: int) -> list[np.ndarray]:
@@ -107,8 +122,9 @@ class Inputs(TimedSteps):
 
         def make():
             train = s.tasks[task].train
+            kind = s.tasks[task].kind
             if how == IN_SAMPLE:
-                logits, ids = logits_of(self.teacher_proba(task, "train")), train.ids
+                logits, ids = logits_of(self.teacher_proba(task, "train"), kind), train.ids
             else:
                 ids, parts = [], []
                 for j, held in enumerate(label_folds(len(train), s.settings.teacher_folds, s.seed)):
@@ -116,7 +132,7 @@ class Inputs(TimedSteps):
                     fold_task = without_responses(s.tasks[task], held_ids,
                                                   f"{task} (without fold {j + 1}/{s.settings.teacher_folds})")
                     teacher = get_scorer(fold_task, s.teacher_settings, s.seed, s.cache, s.progress)
-                    parts.append(logits_of(teacher.predict_proba(train.subset(held))))
+                    parts.append(logits_of(teacher.predict_proba(train.subset(held)), kind))
                     ids.append(train.ids[held])
                 ids, logits = np.concatenate(ids), np.concatenate(parts)
             return {str(i): torch.from_numpy(row) for i, row in zip(ids, logits)}
@@ -128,7 +144,7 @@ class Inputs(TimedSteps):
         by response id when ``teacher`` names how they were made."""
         s = self.setup.tasks[task].splits()[split]
         states = self.states(task, split, self.setup.reads_pooled(settings))
-        labels, ids = s.labels, s.ids
+        labels, ids = self.setup.truth(task, split), s.ids
         if rows is not None:
             states, labels, ids = states.select(rows), labels[rows], ids[rows]
         t = None
@@ -138,16 +154,15 @@ class Inputs(TimedSteps):
 
     def teacher_fit(self) -> pd.DataFrame:
         """How the teachers' (in-sample) logits sit against the labels: per training task, the teachers'
-        per-label accuracy on the responses they trained on and on validation ones, and their mean
-        confidence |2p - 1| on each."""
+        agreement with the truth (per-label accuracy, or accuracy of a score) on the responses they trained
+        on and on validation ones, and their mean confidence on each (:func:`agreement_and_confidence`)."""
         def make():
             rows = []
-            for t in self.setup.old:
+            setup = self.setup
+            for t in setup.old:
                 for split in ("train", "val"):
-                    s = self.setup.tasks[t].splits()[split]
-                    p = self.teacher_proba(t, split)
-                    rows.append({"task": t, "split": split, "per_label_accuracy":
-                                 float(((p >= THRESHOLD).astype(int) == s.labels).mean()),
-                                 "confidence": float(np.abs(2 * p - 1).mean())})
+                    agree, confidence = agreement_and_confidence(self.teacher_proba(t, split),
+                                                                 setup.truth(t, split), setup.kind)
+                    rows.append({"task": t, "split": split, "agreement": agree, "confidence": confidence})
             return pd.DataFrame(rows)
         return self._once("teacher_fit", make)

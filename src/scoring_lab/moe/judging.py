@@ -21,12 +21,12 @@ import numpy as np
 from scipy import stats
 
 from .. import verdicts
-from ..paired_metrics import MULTILABEL, Paired
+from ..paired_metrics import MULTILABEL, CountMetric, Paired, count_metric
 from ..verdicts import GREATER, HELD, INCONCLUSIVE, NOT_HELD, PARTLY, Verdict
 from .evidence import Evidence
 
 NAMES = {"kappa": "kappa", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "per_label_accuracy": "per-label accuracy",
-         "exact_match": "exact match"}
+         "exact_match": "exact match", "accuracy": "accuracy"}
 HEADLINE = "kappa"                # the paper's headline metric: a several-metric claim's effect and interval
 DISTINCT_SHARE = 0.975            # resamples whose favourites must not all be one expert (one-sided 2.5%)
 ALPHA = 0.05
@@ -48,9 +48,17 @@ class Judge:
         return cls(ev, settings.n_resamples, settings.seed, settings.equivalence_margin, settings.small_drop)
 
     def runs(self, model: str, task: str) -> np.ndarray:
-        """(S, n, L) ``model``'s test predictions on ``task``, one row block per seed (S = 1 for one model)."""
+        """(S, n, L) (or (S, n), a score's) ``model``'s test predictions on ``task``, one block per seed (S = 1
+        for one model)."""
         p = np.asarray(self.ev.preds[model][task])
-        return p if p.ndim == 3 else p[None]
+        return p if p.ndim == np.ndim(self.ev.labels[task]) + 1 else p[None]
+
+    def metric(self, name: str, task: str) -> CountMetric:
+        """The count form of table metric ``name`` on ``task``: the multi-label one, or for a score of K
+        classes its multi-class one (``kappa``: quadratic weighted)."""
+        if self.ev.kind == "multilabel":
+            return MULTILABEL[name]
+        return count_metric("multiclass", "qwk" if name == "kappa" else name, self.ev.classes[task])
 
     def counts(self, metric: str, model: str, task: str) -> np.ndarray:
         """(n, c) ``metric``'s per-response counts of ``model`` on ``task``'s test responses, summed over its
@@ -58,7 +66,7 @@ class Judge:
         key = (metric, model, task)
         if key not in self._counts:
             y = self.ev.labels[task]
-            self._counts[key] = sum(MULTILABEL[metric].counts(y, run) for run in self.runs(model, task))
+            self._counts[key] = sum(self.metric(metric, task).counts(y, run) for run in self.runs(model, task))
         return self._counts[key]
 
     def paired(self, metric: str, a: str, b: str, tasks) -> Paired:
@@ -66,8 +74,10 @@ class Judge:
         over them (each model's seeds pooled)."""
         tasks = tuple(tasks)
         seeds = (len(self.runs(a, tasks[0])), len(self.runs(b, tasks[0])))
-        return Paired(MULTILABEL[metric], tuple(self.counts(metric, a, t) for t in tasks),
-                      tuple(self.counts(metric, b, t) for t in tasks), tasks, "mean", seeds)
+        forms = tuple(self.metric(metric, t) for t in tasks)
+        return Paired(forms[0], tuple(self.counts(metric, a, t) for t in tasks),
+                      tuple(self.counts(metric, b, t) for t in tasks), tasks, "mean", seeds,
+                      forms if self.ev.kind != "multilabel" else ())
 
     def compare(self, paired: Paired, direction: str = GREATER) -> Verdict:
         return verdicts.compare(paired, direction, self.n_resamples, self.seed)

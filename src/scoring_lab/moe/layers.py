@@ -11,8 +11,10 @@ Shapes: B responses, T tokens, d hidden, M experts, L_t labels of task t.
   paper's public code, offered for comparison (its code's block, two MoE layers with residual
   connections, LayerNorm and a two-layer MLP gate over BERT's [CLS] pooler, is not built here).
 * :func:`load_balancing_loss`: L_LB = (1/M) sum_j (mean_b alpha_bj - 1/M)^2.
-* :func:`distillation_loss`: L_KD = tau^2 BCE(sigmoid(z / tau), sigmoid(z_teacher / tau)).
-* :class:`TaskHeads`: per task, linear -> ReLU -> dropout -> linear to its L_t logits.
+* :func:`distillation_loss`: L_KD = tau^2 BCE(sigmoid(z / tau), sigmoid(z_teacher / tau)) per rubric
+  dimension; for a score, tau^2 KL(softmax(z_teacher / tau) || softmax(z / tau)) (Hinton et al.'s form).
+* :class:`TaskHeads`: per task, linear -> ReLU -> dropout -> linear to its L_t logits (one per rubric
+  dimension, or one per class of a score).
 
 The paper does not say how the heads read the token-wise H~; with [CLS] pooling, token-wise
 experts would see one token only and the text's block would act on one pooled vector,
@@ -117,13 +119,23 @@ def load_balancing_loss(alpha: torch.Tensor) -> torch.Tensor:
     return ((alpha.mean(dim=0) - 1.0 / m) ** 2).mean()
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
-    """tau^2 * BCE(sigmoid(z / tau), sigmoid(z_teacher / tau)), the mean over responses and labels ((B, L) each)."""
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 1.0,
+                      kind: str = "multilabel") -> torch.Tensor:
+    """The distillation term from (B, L) student and teacher logits: for rubric dimensions (``multilabel``)
+    tau^2 * BCE(sigmoid(z / tau), sigmoid(z_teacher / tau)), the mean over responses and labels; for a score
+    (``multiclass``, L classes) tau^2 * KL(softmax(z_teacher / tau) || softmax(z / tau)), the mean over
+    responses. Both are 0 in gradient where the student's logits equal the teacher's."""
     if tau <= 0:
         raise ValueError(f"the temperature must be positive, got {tau}")
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
                          f"{tuple(teacher_logits.shape)} differ in shape")
+    if kind == "multiclass":
+        log_p = nn.functional.log_softmax(student_logits.float() / tau, dim=-1)
+        log_q = nn.functional.log_softmax(teacher_logits.float() / tau, dim=-1)
+        return tau ** 2 * nn.functional.kl_div(log_p, log_q, reduction="batchmean", log_target=True)
+    if kind != "multilabel":
+        raise ValueError(f"a task is multilabel or multiclass, not {kind!r}")
     target = torch.sigmoid(teacher_logits.float() / tau)
     return tau ** 2 * nn.functional.binary_cross_entropy_with_logits(student_logits.float() / tau, target)
 

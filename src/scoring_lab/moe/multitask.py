@@ -10,7 +10,11 @@ Training (:func:`train_multitask`): AdamW with linear warm-up and decay, gradien
 early stopping on the validation loss with the best weights restored, as the per-task
 scorers. Every batch holds responses of one task (its head and its labels); the tasks'
 batches are interleaved in a seeded random order each epoch. The loss is the paper's
-L_task + lambda_LB L_LB + lambda_KD L_KD. Shapes: B responses, T tokens, d hidden, L_t labels.
+L_task + lambda_LB L_LB + lambda_KD L_KD. L_task is each task's kind's: binary cross-entropy per rubric
+dimension (the paper's), or cross-entropy over a score's classes (a softmax head, as the per-task
+scorers' on ``train.multiclass_head: softmax``), and L_KD the matching form
+(:func:`~scoring_lab.moe.layers.distillation_loss`). Shapes: B responses, T tokens, d hidden, L_t labels
+(or classes).
 """
 from __future__ import annotations
 
@@ -48,13 +52,16 @@ class MultiTaskModel(nn.Module):
     """Shared encoder layers ``layer`` and up -> (MoE) -> per-task heads.
 
     ``encoder``: a BERT-style model whose ``encoder.layer[layer:]`` are the shared trainable layers
-    (layer 0: its embeddings too)."""
+    (layer 0: its embeddings too); ``kinds``: {task: "multilabel" or "multiclass"}, each task's head
+    (sigmoids or a softmax), default multilabel."""
 
-    def __init__(self, encoder: nn.Module, layer: int, labels_per_task: dict[str, int], settings: MultiTaskSettings):
+    def __init__(self, encoder: nn.Module, layer: int, labels_per_task: dict[str, int], settings: MultiTaskSettings,
+                 kinds: dict[str, str] | None = None):
         super().__init__()
         self.encoder, self.layer, self.settings = encoder, layer, settings
         d = int(encoder.config.hidden_size)
         self.tasks = list(labels_per_task)
+        self.kinds = {t: (kinds or {}).get(t, "multilabel") for t in self.tasks}
         self.moe = (moe.MoEBlock(d, settings.n_experts, len(self.tasks), settings.expert_hidden, settings.task_dim,
                                  settings.dropout, settings.moe_on) if settings.use_moe else None)
         self.heads = moe.TaskHeads(d, labels_per_task, settings.head_hidden, settings.dropout)
@@ -84,12 +91,13 @@ class MultiTaskModel(nn.Module):
         """{task: its label count}, in the heads' order."""
         return dict(zip(self.heads.names, (h[-1].out_features for h in self.heads.heads)))
 
-    def add_task(self, name: str, n_labels: int) -> None:
-        """A new task: its head, and a task embedding for the gate (the paper's adaptation)."""
+    def add_task(self, name: str, n_labels: int, kind: str = "multilabel") -> None:
+        """A new task of ``kind``: its head, and a task embedding for the gate (the paper's adaptation)."""
         device = next(self.heads.parameters()).device
         self.heads.add(name, n_labels)
         self.heads.heads[-1].to(device)
         self.tasks.append(name)
+        self.kinds[name] = kind
         if self.moe is not None:
             old = self.moe.task_embedding
             new = nn.Embedding(old.num_embeddings + 1, old.embedding_dim).to(old.weight.device)
@@ -98,10 +106,23 @@ class MultiTaskModel(nn.Module):
             self.moe.task_embedding = new
 
 
+def task_loss(logits: torch.Tensor, y: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
+    """L_task of (B, L) logits against (B, L) 0/1 labels (``multilabel``: binary cross-entropy, the mean over
+    responses and labels) or (B,) classes (``multiclass``: cross-entropy, the mean over responses)."""
+    if kind == "multiclass":
+        return nn.functional.cross_entropy(logits.float(), y.long(), reduction=reduction)
+    return nn.functional.binary_cross_entropy_with_logits(logits.float(), y.float(), reduction=reduction)
+
+
+def probabilities(logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """(B, L) label probabilities (sigmoids) or class probabilities (a softmax) of ``kind``."""
+    return torch.softmax(logits.float(), dim=-1) if kind == "multiclass" else torch.sigmoid(logits.float())
+
+
 @dataclass
 class TaskData:
-    """One task's responses for training: frozen states, (n, L) 0/1 labels, ids, and optionally
-    (n, L) teacher logits in the same order."""
+    """One task's responses for training: frozen states, (n, L) 0/1 labels or (n,) classes, ids, and
+    optionally (n, L) teacher logits in the same order."""
 
     states: FrozenStates
     labels: np.ndarray
@@ -112,8 +133,9 @@ class TaskData:
 def _loss(model: MultiTaskModel, batch: dict, task: str, y: torch.Tensor, teacher: torch.Tensor | None,
           s: MultiTaskSettings) -> tuple[torch.Tensor, dict]:
     logits, alpha = model(batch, task)
-    task_loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y.float())
-    total, parts = task_loss, {"task": float(task_loss.detach())}
+    kind = model.kinds[task]
+    own = task_loss(logits, y, kind)
+    total, parts = own, {"task": float(own.detach())}
     if alpha is not None and s.lambda_lb > 0:
         lb = moe.load_balancing_loss(alpha.float())
         total = total + s.lambda_lb * lb
@@ -121,7 +143,7 @@ def _loss(model: MultiTaskModel, batch: dict, task: str, y: torch.Tensor, teache
     if s.lambda_kd > 0:
         if teacher is None:
             raise KeyError(f"task {task!r}: lambda_kd > 0 but no teacher logits were given")
-        kd = moe.distillation_loss(logits, teacher, s.tau)
+        kd = moe.distillation_loss(logits, teacher, s.tau, kind)
         total = total + s.lambda_kd * kd
         parts["kd"] = float(kd.detach())
     return total, parts
@@ -164,15 +186,16 @@ def _batch_of(d: TaskData, rows: np.ndarray, device: torch.device) -> tuple[dict
 
 @torch.no_grad()
 def validation_loss(model: MultiTaskModel, val: dict[str, TaskData], size: int = 64) -> float:
-    """The mean BCE over every validation response and label of every task."""
+    """The mean L_task over every validation response of every task: per label of a multi-label task (BCE),
+    per response of a multi-class one (cross-entropy)."""
     model.eval()
     device = _device(model)
     total, count = 0.0, 0
     for name, d in val.items():
         for idx, batch in d.states.batches(size):
             logits, _ = model(_on(batch, device), name)
-            y = torch.as_tensor(d.labels[idx]).float().to(device)
-            total += float(nn.functional.binary_cross_entropy_with_logits(logits.float(), y, reduction="sum"))
+            y = torch.as_tensor(d.labels[idx]).to(device)
+            total += float(task_loss(logits, y, model.kinds[name], reduction="sum"))
             count += y.numel()
     return total / max(count, 1)
 
@@ -228,11 +251,11 @@ def train_multitask(model: MultiTaskModel, train: dict[str, TaskData], val: dict
 
 @torch.no_grad()
 def predict_proba(model: MultiTaskModel, states: FrozenStates, task: str, size: int = 64) -> np.ndarray:
-    """(n, L_t) label probabilities of ``task`` over a split's frozen states."""
+    """(n, L_t) label (or class) probabilities of ``task`` over a split's frozen states."""
     model.eval()
     out = None
     for idx, batch in states.batches(size):
-        p = torch.sigmoid(model(_on(batch, _device(model)), task)[0].float()).cpu().numpy()
+        p = probabilities(model(_on(batch, _device(model)), task)[0], model.kinds[task]).cpu().numpy()
         out = np.zeros((len(states), p.shape[1]), np.float32) if out is None else out
         out[idx] = p
     return out if out is not None else np.zeros((0, 0), np.float32)
@@ -268,7 +291,7 @@ class StatesInput(nn.Module):
 def deployable(model: MultiTaskModel, encoder: nn.Module) -> MultiTaskModel:
     """``model`` with ``encoder`` (the whole backbone) in place of a :class:`StatesInput`: what runs
     from raw text, and what is counted and saved as the deployed model."""
-    out = MultiTaskModel(encoder, len(encoder.encoder.layer), model.labels_per_task(), model.settings)
+    out = MultiTaskModel(encoder, len(encoder.encoder.layer), model.labels_per_task(), model.settings, model.kinds)
     missing, unexpected = out.load_state_dict(trained_state(model), strict=False)
     if unexpected or any(not k.startswith("encoder.") for k in missing):
         raise ValueError(f"the model does not fit the encoder: missing {missing[:3]}, unexpected {unexpected[:3]}")
@@ -276,15 +299,16 @@ def deployable(model: MultiTaskModel, encoder: nn.Module) -> MultiTaskModel:
 
 
 def train_job(settings: MultiTaskSettings, config, labels_per_task: dict[str, int], train: dict[str, TaskData],
-              val: dict[str, TaskData], seed: int = 0, threads: int | None = None
+              val: dict[str, TaskData], seed: int = 0, threads: int | None = None, kinds: dict[str, str] | None = None
               ) -> tuple[dict[str, torch.Tensor], pd.DataFrame, float]:
     """Train a model over precomputed final-layer states (a wholly frozen encoder) from scratch, as a
-    self-contained job for a worker process: (its trained state, history, seconds)."""
+    self-contained job for a worker process (``kinds``: each task's, default multilabel): (its trained
+    state, history, seconds)."""
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     n_layers = int(config.num_hidden_layers)
-    model = MultiTaskModel(StatesInput(config), n_layers, labels_per_task, settings)
+    model = MultiTaskModel(StatesInput(config), n_layers, labels_per_task, settings, kinds)
     t0 = time.perf_counter()
     model, history = train_multitask(model, train, val, settings, seed, progress=False)
     return trained_state(model), history, time.perf_counter() - t0
@@ -329,14 +353,14 @@ def parameter_count(module: nn.Module) -> int:
 
 @torch.no_grad()
 def predict_texts(model: MultiTaskModel, tokenizer, texts, task: str, max_length: int) -> np.ndarray:
-    """(n, L_t) probabilities of ``task`` from raw texts through the whole model (what a deployment runs:
-    tokenizer, every encoder layer, MoE, head)."""
+    """(n, L_t) label (or class) probabilities of ``task`` from raw texts through the whole model (what a
+    deployment runs: tokenizer, every encoder layer, MoE, head)."""
     from ..models.scorer import pad_ids, tokenize
 
     model.eval()
     ids, mask = pad_ids(tokenize(tokenizer, list(texts), max_length), tokenizer.pad_token_id)
     batch = _on({"input_ids": ids, "attention_mask": mask}, _device(model))
-    return torch.sigmoid(model(batch, task)[0].float()).cpu().numpy()
+    return probabilities(model(batch, task)[0], model.kinds[task]).cpu().numpy()
 
 
 @torch.no_grad()
@@ -385,8 +409,8 @@ def over_final_states(model: MultiTaskModel, pooled: bool, *data: dict[str, Task
     n = len(model.encoder.encoder.layer)
     if not trains_encoder_layers(model):
         raise ValueError(f"the model must train encoder layers above frozen ones, not from layer {model.layer} of {n}")
-    view = MultiTaskModel(StatesInput(model.encoder.config), n, model.labels_per_task(), model.settings)
-    view.moe, view.heads, view.tasks = model.moe, model.heads, model.tasks
+    view = MultiTaskModel(StatesInput(model.encoder.config), n, model.labels_per_task(), model.settings, model.kinds)
+    view.moe, view.heads, view.tasks, view.kinds = model.moe, model.heads, model.tasks, model.kinds
 
     def final(d: TaskData) -> TaskData:
         states = advance_states(d.states, model.encoder, n)

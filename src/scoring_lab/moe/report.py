@@ -1,6 +1,7 @@
 """The chapter's report: the UniMoE paper's tables beside ours (in its layouts), the figures its
-prose and claims quote, which of its claims held here, and the chapter's prose, every number
-from the results."""
+prose and claims quote, and which of its claims held here, every number from the results (the prose:
+:mod:`.prose`). On scored (multi-class) tasks the paper's figures, all of rubric dimensions, are not
+set beside ours: no metric of a score is the same quantity."""
 from __future__ import annotations
 
 import time
@@ -12,10 +13,17 @@ from .. import claims, published, verdicts
 from ..claims import WALL_CLOCK_NOTE
 from ..verdicts import BY_CONSTRUCTION
 from . import layers as moe
-from .evidence import ADAPTED, FROZEN_SUFFIX, NO_REHEARSAL, Evidence
+from .evidence import ADAPTED, CONTINUED_SUFFIX, FROZEN_SUFFIX, NO_REHEARSAL, Evidence
 from .judging import HEADLINE, NAMES, Judge, distinct_preferences
-from .protocol import (DENSE, FROZEN, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, OUT_OF_FOLD, SINGLE, UNIMOE,
-                       StudySetup)
+from .protocol import (DENSE, GUIDED, INDIVIDUAL, METHODS, METRICS, MTL, MTL_KD, SINGLE, UNIMOE, StudySetup,
+                       ours_for)
+
+EVERY_METRIC = (*METRICS, "accuracy")   # every table metric of either kind, in the tables' order
+
+
+def metrics_in(table: pd.DataFrame) -> list[str]:
+    """The table metrics a table has columns for (the run's kind's), in order."""
+    return [m for m in EVERY_METRIC if m in table.columns]
 
 
 # ---- the paper's figures and tables beside ours ------------------------------------
@@ -57,43 +65,52 @@ def wide_table(table: pd.DataFrame, tasks: list[str], number_of: dict[str, int] 
     have = set(table["task"])
     tasks = [t for t in tasks if t in have]
     cols = [*tasks, "average"] if "average" in have else list(tasks)
-    long = table[table["task"].isin(cols)].melt(id_vars=["method", "task"], value_vars=list(METRICS),
+    long = table[table["task"].isin(cols)].melt(id_vars=["method", "task"], value_vars=metrics_in(table),
                                                 var_name="metric", value_name="value")
     wide = long.pivot_table(index=["metric", "method"], columns="task", values="value", sort=False)[cols]
-    order = {m: i for i, m in enumerate(METRICS)}
+    order = {m: i for i, m in enumerate(EVERY_METRIC)}
     wide = wide.reset_index().sort_values("metric", key=lambda c: c.map(order), kind="mergesort")
     if number_of:
         wide = wide.rename(columns={t: f"{number_of[t]}: {t}" for t in tasks if t in number_of})
     return wide.reset_index(drop=True)
 
 
-def table3_vs_paper(table3: pd.DataFrame) -> pd.DataFrame:
-    """Per method and metric: our average over the training tasks and the paper's printed average."""
+def _paper_of(paper: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The paper's rows where they can stand beside ours: all of them on rubric dimensions, none on scores."""
+    return paper if kind == "multilabel" else paper.iloc[:0]
+
+
+def table3_vs_paper(table3: pd.DataFrame, kind: str = "multilabel") -> pd.DataFrame:
+    """Per method and metric: our average over the training tasks and the paper's printed average (empty for
+    scored tasks, whose metrics the paper does not have)."""
     _, paper, _ = published.unimoe_table3()
-    ours = table3[table3["task"] == "average"].melt(id_vars=["method"], value_vars=list(METRICS), var_name="metric",
-                                                    value_name="ours")
-    out = ours.merge(paper.rename(columns={"value": "paper"}), on=["method", "metric"], how="left")
+    ours = table3[table3["task"] == "average"].melt(id_vars=["method"], value_vars=metrics_in(table3),
+                                                    var_name="metric", value_name="ours")
+    out = ours.merge(_paper_of(paper, kind).rename(columns={"value": "paper"}), on=["method", "metric"], how="left")
     return out[["metric", "method", "ours", "paper"]].sort_values(["metric", "method"], key=lambda c: c.map(
-        {m: i for i, m in enumerate((*METRICS, *METHODS))}), kind="mergesort").reset_index(drop=True)
+        {m: i for i, m in enumerate((*EVERY_METRIC, *METHODS))}), kind="mergesort").reset_index(drop=True)
 
 
-def table5_vs_paper(generalization: pd.DataFrame) -> pd.DataFrame:
-    """metric, method, then per held-out task ours and the paper's (its Tasks 8-9 mapped by name)."""
+def table5_vs_paper(generalization: pd.DataFrame, kind: str = "multilabel") -> pd.DataFrame:
+    """metric, method, then per held-out task ours and the paper's (its Tasks 8-9 mapped by name; none for
+    scored tasks)."""
     paper, _ = published.unimoe_table5()
-    ours = generalization.melt(id_vars=["method", "task"], value_vars=list(METRICS), var_name="metric",
+    ours = generalization.melt(id_vars=["method", "task"], value_vars=metrics_in(generalization), var_name="metric",
                                value_name="ours")
-    both = ours.merge(paper[["method", "metric", "task", "value"]].rename(columns={"value": "paper"}),
-                      on=["method", "metric", "task"], how="left")
-    wide = both.pivot_table(index=["metric", "method"], columns="task", values=["ours", "paper"], sort=False)
+    both = ours.merge(_paper_of(paper, kind)[["method", "metric", "task", "value"]].rename(
+        columns={"value": "paper"}), on=["method", "metric", "task"], how="left")
+    wide = both.pivot_table(index=["metric", "method"], columns="task", values=["ours", "paper"], sort=False,
+                            dropna=False)
     wide.columns = [f"{task} ({src if src == 'ours' else 'paper'})" for src, task in wide.columns]
-    order = {m: i for i, m in enumerate(METRICS)}
+    order = {m: i for i, m in enumerate(EVERY_METRIC)}
     return wide.reset_index().sort_values("metric", key=lambda c: c.map(order), kind="mergesort").reset_index(drop=True)
 
 
-def forgetting_vs_paper(forgetting: pd.DataFrame) -> pd.DataFrame:
+def forgetting_vs_paper(forgetting: pd.DataFrame, kind: str = "multilabel") -> pd.DataFrame:
     """metric, before, after, drop, after and drop without rehearsal (the control, when the table has it),
-    MTL, and the paper's before, after and drop."""
+    MTL, and the paper's before, after and drop (none for scored tasks)."""
     paper, _ = published.unimoe_forgetting()
+    paper = _paper_of(paper, kind)
     out = forgetting.rename(columns={"mtl": "MTL"}).assign(drop=lambda d: d["before"] - d["after"])
     bare = []
     if "after_no_rehearsal" in out.columns:
@@ -133,6 +150,9 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
     def paper_ahead(a: str, rivals) -> list[str]:
         return [m for m in METRICS if all(pav[(a, m)] > pav[(r, m)] for r in rivals)]
 
+    def mine(paper_metrics) -> list[str]:   # ours that stand for the paper's (the same on rubric dimensions)
+        return ours_for(paper_metrics, setup.kind)
+
     def versus(a: str, b: str, metrics) -> str:
         return ", ".join(f"{NAMES[m]} {pav[(a, m)]:.3f} vs {pav[(b, m)]:.3f}" for m in metrics)
 
@@ -141,33 +161,37 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
         x, y = p.values()
         held = f"{sum(v.held_each)} of {len(v.held_each)} held (Holm); " if v.held_each else ""
         seeds = f" ({p.seeds[0]} and {p.seeds[1]} seeds pooled)" if max(p.seeds) > 1 else ""
-        return f"{held}kappa {x:.3f} vs {y:.3f}{seeds}, {claims.interval_text(v)}"
+        return f"{held}{head} {x:.3f} vs {y:.3f}{seeds}, {claims.interval_text(v)}"
 
+    head = "kappa" if setup.kind == "multilabel" else "QWK"
     avg = "each metric's average over the training tasks' test responses (plain mean over tasks, as Table 3)"
+    if setup.kind != "multilabel":
+        avg += ("; the tasks carry scores, so kappa is quadratic weighted, macro-F1 is over classes and accuracy "
+                "stands for the paper's micro-F1 and per-label accuracy")
     metrics = paper_ahead(UNIMOE, [MTL])
-    v = judge.beats(UNIMOE, MTL, old, metrics)
+    v = judge.beats(UNIMOE, MTL, old, mine(metrics))
     out.append(claims.judged("moe", "UniMoE (no KD) beats MTL on the average of Tasks 1-7",
                              versus(UNIMOE, MTL, metrics), v, f"{avg}; the metrics where the paper has UniMoE ahead",
                              ours(v, UNIMOE, MTL, old)))
     out.append(_control_claim(
-        judge, UNIMOE + FROZEN_SUFFIX, DENSE, old, metrics, "Routing, not capacity: UniMoE beats a dense block of "
+        judge, UNIMOE + FROZEN_SUFFIX, DENSE, old, mine(metrics), "Routing, not capacity: UniMoE beats a dense block of "
         "its size (one expert as wide as its experts together; beyond the paper)", f"{avg}; the control for the "
         "claim above: the same block and parameters without a gate to route by; both over the frozen encoder, "
         "where the search ran", ours))
     out.append(_control_claim(
-        judge, GUIDED + FROZEN_SUFFIX, MTL_KD, old, paper_ahead(GUIDED, [MTL]), "UniMoE-Guided's lead over MTL is "
+        judge, GUIDED + FROZEN_SUFFIX, MTL_KD, old, mine(paper_ahead(GUIDED, [MTL])), "UniMoE-Guided's lead over MTL is "
         "more than distillation: UniMoE-Guided beats MTL distilled alike (beyond the paper)", f"{avg}; MTL trained "
         "with UniMoE-Guided's lambda_KD from the same teachers, both over the frozen encoder; the metrics where the "
         "paper has UniMoE-Guided above MTL", ours))
     out += encoder_claims(setup, judge, avg, ours)
     metrics = paper_ahead(GUIDED, [UNIMOE])
-    v = judge.beats(GUIDED, UNIMOE, old, metrics)
+    v = judge.beats(GUIDED, UNIMOE, old, mine(metrics))
     out.append(claims.judged("moe", "Distillation improves UniMoE: UniMoE-Guided above UniMoE on the average of "
                              "Tasks 1-7", versus(GUIDED, UNIMOE, metrics), v, f"{avg}; the metrics where the paper "
                              "has UniMoE-Guided ahead", ours(v, GUIDED, UNIMOE, old)))
     rivals = [MTL, UNIMOE, INDIVIDUAL]
     metrics = paper_ahead(GUIDED, rivals)
-    v, best = judge.beats_each(GUIDED, rivals, old, metrics)
+    v, best = judge.beats_each(GUIDED, rivals, old, mine(metrics))
     left = [NAMES[m] for m in METRICS if m not in metrics]
     out.append(claims.judged(
         "moe", "UniMoE-Guided has the highest averages of Table 3 (above MTL, UniMoE and Individual)",
@@ -185,12 +209,12 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
     out.append(usage_claim(judge, pf["usage"]))
     t5, _ = published.unimoe_table5()
     p5 = t5.pivot_table(index=["task", "metric"], columns="method", values="value")
-    v = judge.beats_per_task(g_new, m_new, new, METRICS)
+    v = judge.beats_per_task(g_new, m_new, new, setup.metrics)
     out.append(claims.judged("moe", "Adapted UniMoE-Guided beats MTL on the held-out tasks on every metric",
                              f"{int((p5[GUIDED] > p5[MTL]).sum())} of {len(p5)} (Tasks 8-9, 4 metrics)", v,
                              "one paired bootstrap per held-out task and metric; MTL: frozen encoder, new head only; "
                              "UniMoE-Guided: new head and MoE with rehearsal", ours(v, g_new, m_new, new)))
-    v = judge.beats_per_task(INDIVIDUAL, g_new, new, METRICS)
+    v = judge.beats_per_task(INDIVIDUAL, g_new, new, setup.metrics)
     out.append(claims.judged("moe", "Per-task models remain the upper bound on the held-out tasks",
                              f"{int((p5[INDIVIDUAL] >= p5[GUIDED]).sum())} of {len(p5)} at or above UniMoE-Guided", v,
                              "Individual above the adapted UniMoE-Guided, one paired bootstrap per held-out task and "
@@ -205,10 +229,10 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
                              f"kappa {x:.3f} -> {y:.3f}, drop {claims.interval_text(v)}"))
     forgetting = pf["forgetting"]
     out.append(_control_claim(
-        judge, g_new, g_new + NO_REHEARSAL, old, METRICS, "Rehearsal limits what adaptation costs the old tasks: "
+        judge, g_new, g_new + NO_REHEARSAL, old, setup.metrics, "Rehearsal limits what adaptation costs the old tasks: "
         "adapted UniMoE-Guided above the same adaptation without rehearsal on Tasks 1-7 (beyond the paper)",
         f"{avg}; the control trains the same parameters on the new tasks alone", ours))
-    v = judge.beats(g_new, m_new, old, METRICS)
+    v = judge.beats(g_new, m_new, old, setup.metrics)
     out.append(claims.judged("moe", "After adaptation the old tasks stay above MTL",
                              f"{sum(forgetting[m]['after'] > pav[(MTL, m)] for m in METRICS)} of {len(METRICS)}", v,
                              f"adapted UniMoE-Guided against MTL; {avg}", ours(v, g_new, m_new, old)))
@@ -221,6 +245,7 @@ def encoder_claims(setup: StudySetup, judge: Judge, avg: str, ours) -> list[clai
     each multi-task model, and whether sharing the trained layer across tasks costs MTL (negative transfer,
     against the same model trained one task at a time); ``not tested`` over a wholly frozen encoder."""
     old, trained = setup.old, setup.encoder_label
+    head = "kappa" if setup.kind == "multilabel" else "QWK"
     freezing = ("Freezing the shared encoder costs the multi-task models: MTL, UniMoE and UniMoE-Guided each score "
                 "higher with its top layer(s) trained (beyond the paper)")
     transfer = ("MTL suffers negative transfer: the shared layer trained on every task scores below the same layer "
@@ -228,14 +253,18 @@ def encoder_claims(setup: StudySetup, judge: Judge, avg: str, ours) -> list[clai
     if SINGLE not in judge.ev.preds:
         why = "this profile keeps the whole encoder frozen (moe.trainable_layers: 0), so nothing shared trains"
         return [claims.not_tested("moe", freezing, "-", why), claims.not_tested("moe", transfer, "-", why)]
-    parts = [judge.compare(judge.paired(HEADLINE, m, m + FROZEN_SUFFIX, old)) for m in (MTL, UNIMOE, GUIDED)]
+    # against the frozen models trained on as long (the control for the extra epochs) where the run has them
+    control = CONTINUED_SUFFIX if GUIDED + CONTINUED_SUFFIX in judge.ev.preds else FROZEN_SUFFIX
+    parts = [judge.compare(judge.paired(HEADLINE, m, m + control, old)) for m in (MTL, UNIMOE, GUIDED)]
     v = verdicts.compare_all(parts, parts[-1])
-    x, y = judge.paired(HEADLINE, GUIDED, GUIDED + FROZEN_SUFFIX, old).values()
+    x, y = judge.paired(HEADLINE, GUIDED, GUIDED + control, old).values()
     held = f"{sum(v.held_each)} of 3 held (Holm); "
-    out = [claims.judged("moe", freezing, "-", v, f"kappa ({trained}) minus kappa (frozen encoder), one paired "
-                         f"bootstrap per method, Holm over the three; {avg}; effect: UniMoE-Guided's",
-                         f"{held}UniMoE-Guided kappa {x:.3f} vs {y:.3f}, {claims.interval_text(v)}")]
-    v = judge.beats(SINGLE, MTL, old, METRICS)
+    against = ("each frozen-encoder model trained on for the same epochs at the same rate with no layer trained "
+               "(the control for the extra epochs)" if control == CONTINUED_SUFFIX else "the frozen encoder's models")
+    out = [claims.judged("moe", freezing, "-", v, f"{head} ({trained}) minus {head} against {against}, one "
+                         f"paired bootstrap per method, Holm over the three; {avg}; effect: UniMoE-Guided's",
+                         f"{held}UniMoE-Guided {head} {x:.3f} vs {y:.3f}, {claims.interval_text(v)}")]
+    v = judge.beats(SINGLE, MTL, old, setup.metrics)
     out.append(claims.judged("moe", transfer, "-", v, f"the control starts from MTL's frozen-encoder heads and trains "
                              f"the same layer ({trained}) with the same epochs and rate on one task at a time; held "
                              f"when it beats MTL; {avg}", ours(v, SINGLE, MTL, old)))
@@ -317,163 +346,3 @@ def usage_claim(judge: Judge, quoted: dict) -> claims.Claim:
     note = ("not held: every task favours the same expert" if v.verdict == verdicts.NOT_HELD else
             f"usage distance beyond resampling when above the permutations' 95th percentile {info['null_95']:.3f}")
     return claims.judged("moe", claim, paper, v, note, ours)
-
-
-# ---- the chapter's prose -----------------------------------------------------------
-def teacher_text(setup: StudySetup, teacher_fit: pd.DataFrame) -> str:
-    """What the teachers' logits are on this run, from their fit on training and validation responses."""
-    fit = teacher_fit.groupby("split")[["per_label_accuracy", "confidence"]].mean()
-    tr, va = fit.loc["train"], fit.loc["val"]
-    if setup.settings.teacher:
-        who = (f"Here each task's teacher is {setup.teacher_settings.backbone}, fine-tuned on that task "
-               f"({'with LoRA' if setup.teacher_settings.lora else 'whole'}).")
-    else:
-        who = ("Here the teachers are the per-task scorers: the same backbone as the student. That does not make "
-               "them redundant: they fine-tuned layers the multi-task models keep frozen"
-               if setup.frozen_encoder else "Here the teachers are the per-task scorers: the same backbone as "
-               "the student, each trained on one task only")
-        who += ", so their soft labels can carry what the student cannot compute itself (Individual in Table 3 " \
-               "below is the teachers' own test score)."
-    gap = tr["per_label_accuracy"] - va["per_label_accuracy"]
-    return (f"{who} Their logits on the training responses are in-sample (the paper's public code computes its "
-            f"teacher probabilities on its training split too): on the responses they trained on they agree with the labels on "
-            f"{tr['per_label_accuracy']:.3f} of the rubric dimensions, on validation responses they never saw on "
-            f"{va['per_label_accuracy']:.3f} ({gap:+.3f}), with a mean confidence |2p - 1| of "
-            f"{tr['confidence']:.2f} against {va['confidence']:.2f}. "
-            + ("So the in-sample logits are only a little closer to the labels than held-out ones would be. "
-               if gap < 0.05 else "So the in-sample logits mostly hand the labels back, softened. ")
-            + "Out-of-fold logits (each response scored by its task's teacher retrained without it) would carry the "
-              f"teachers' errors on unseen responses instead; they are one setting away (`moe.teacher_folds`"
-              f"{', ' + str(setup.settings.teacher_folds) + ' on this profile, in the comparison below' if setup.settings.teacher_folds else ''}), "
-              "at k fine-tunes of every teacher.")
-
-
-def freezing_text(setup: StudySetup, freezing: pd.DataFrame) -> str:
-    """What freezing the encoder costs each multi-task model and how much of UniMoE-Guided's gap to the
-    per-task models it explains, read off the study's freezing table (method, encoder, metrics)."""
-    f = freezing.set_index(["method", "encoder"])["kappa"]
-    ind = f[(INDIVIDUAL, "-")]
-    frozen = {m: f[(m, FROZEN)] for m in (MTL, UNIMOE, GUIDED)}
-    if setup.frozen_encoder:
-        return (f"With the encoder frozen, MTL's heads share nothing: each reads the same frozen features, so MTL "
-                f"here is the per-task scorers without the fine-tuning of their top layers. The gap between them, "
-                f"{ind - frozen[MTL]:+.3f} in average kappa, is what this profile's frozen encoder costs a model "
-                f"without the MoE block; the paper's MTL, which fine-tunes its encoder, is {_paper_gap():+.3f} behind "
-                f"its Individual models. Nothing on this profile separates that cost from the method's.")
-    label = setup.encoder_label
-    trained = {m: f[(m, label)] for m in (MTL, UNIMOE, GUIDED)}
-    single = f.get((SINGLE, label))
-    moves = "; ".join(f"{m} {frozen[m]:.3f} to {trained[m]:.3f} ({trained[m] - frozen[m]:+.3f})" for m in trained)
-    gap_f, gap_t = ind - frozen[GUIDED], ind - trained[GUIDED]
-    out = (f"Training the shared encoder's {label.replace(' trained', '')} moves average kappa: {moves}. "
-           f"UniMoE-Guided's gap to the per-task models is {gap_f:+.3f} with the encoder frozen and {gap_t:+.3f} "
-           f"with it trained: freezing accounts for {gap_f - gap_t:+.3f} of it and {gap_t:+.3f} stays between the "
-           f"method and the per-task scorers, which still train {scorer_layers(setup)} each, one task apiece. "
-           f"The paper's MTL is {_paper_gap():+.3f} behind its Individual models.")
-    if single is not None:
-        out += (f" The same MTL start with the layer trained on each task alone reaches {single:.3f} against MTL's "
-                f"{trained[MTL]:.3f}: what sharing the layer across the tasks does ({trained[MTL] - single:+.3f}; "
-                f"negative when sharing hurts, the paper's negative transfer). The claims below judge these "
-                f"differences on paired test responses.")
-    return out
-
-
-def balancing_text(balancing: pd.DataFrame) -> str:
-    """What the load-balancing weight does to routing, read off :meth:`ModelSelection.load_balancing`."""
-    b = balancing.sort_values("lambda_lb")
-    if len(b) < 2:
-        return "One weight of the load-balancing term only (moe.lb_probe is empty): nothing to compare."
-    lo, hi, at = b.iloc[0], b.iloc[-1], b[b["chosen"]].iloc[0]
-    uniform = "more uniform" if hi["task_entropy"] > lo["task_entropy"] else "less uniform"
-    apart = "closer together" if hi["task_js"] < lo["task_js"] else "further apart"
-    return (f"From λ_LB {lo['lambda_lb']:g} to {hi['lambda_lb']:g} each task's routing becomes {uniform} (mean "
-            f"entropy {lo['task_entropy']:.2f} to {hi['task_entropy']:.2f} bits, of {lo['max_entropy']:.2f} for "
-            f"uniform routing) and the tasks' usage moves {apart} (mean Jensen-Shannon distance "
-            f"{lo['task_js']:.3f} to {hi['task_js']:.3f}); {int(lo['favourites'])} and {int(hi['favourites'])} "
-            f"distinct favourite experts; validation kappa {lo['val_kappa']:.3f} and {hi['val_kappa']:.3f}. At the "
-            f"chosen λ_LB {at['lambda_lb']:g} the term adds at most {at['lambda_lb'] * at['max_task_lb']:.4f} to a "
-            f"batch's loss. Since a batch holds one task, the term measures that task's own routing: it rewards "
-            f"every task spreading over every expert, not the tasks sharing the experts out between them.")
-
-
-def seeds_text(seeds: pd.DataFrame) -> str:
-    """How far the frozen column's models move between seeds (``seeds``: model, seed, metrics)."""
-    n = seeds["seed"].nunique()
-    if n < 2:
-        return "One seed on this profile (moe.seeds: 1): the spread between seeds is not measured."
-    k = seeds.groupby("model", sort=False)["kappa"]
-    spread = "; ".join(f"{m} {mean:.3f} ± {sd:.3f}" for m, mean, sd in zip(k.mean().index, k.mean(), k.std()))
-    return (f"Average kappa over {n} seeds (mean ± sd, frozen encoder): {spread}. The largest sd, "
-            f"{k.std().max():.3f}, is the scale of what one seed of the trained column may move by; the claims "
-            f"on the frozen column's models pool every seed's predictions.")
-
-
-def scorer_layers(setup: StudySetup) -> str:
-    """What of the encoder the per-task scorers train, in words (from the profile's ``train`` settings)."""
-    k = setup.profile.train.trainable_layers
-    return "every encoder layer" if k is None else "their top layer" if k == 1 else f"their top {k} layers"
-
-
-def _paper_gap() -> float:
-    p = paper_figures()["table3"]
-    return p[(INDIVIDUAL, "kappa")] - p[(MTL, "kappa")]
-
-
-def summary_text(setup: StudySetup, table3: pd.DataFrame, usage: pd.DataFrame, specialisation: dict,
-                 resources: pd.DataFrame, generalization: pd.DataFrame, forgetting: pd.DataFrame,
-                 variants: pd.DataFrame, controls: pd.DataFrame | None = None) -> str:
-    """The chapter's findings in a few sentences, every number from the results (``controls``: the dense
-    block and MTL + KD beside the models they control for, :meth:`ModelSelection.controls`)."""
-    avg = table3[table3["task"] == "average"].set_index("method")
-    k = {m: avg.loc[m, "kappa"] for m in METHODS}
-    res = resources.set_index("model")
-    ind = [i for i in res.index if i.startswith(INDIVIDUAL)][0]
-    g = generalization.groupby("method")["kappa"].mean()
-    f = forgetting.set_index("metric")
-    top = usage.idxmax(axis=1)
-    v = variants.set_index("variant")
-    pf = paper_figures()
-    pk = ", ".join(f"{pf['table3'][(m, 'kappa')]:.3f}" for m in METHODS)
-    p5 = {m: pf["table5"][(m, "kappa")] for m in (GUIDED, MTL, INDIVIDUAL)}
-    pfk = pf["forgetting"]["kappa"]
-    parts = [
-        f"Average Cohen's kappa over the {len(setup.old)} training tasks (test split; the multi-task models: "
-        f"{setup.encoder_label}): Individual {k[INDIVIDUAL]:.3f}, "
-        f"MTL {k[MTL]:.3f}, UniMoE {k[UNIMOE]:.3f}, UniMoE-Guided {k[GUIDED]:.3f} (the paper, in that order: {pk}).",
-        f"The MoE block {'adds' if k[UNIMOE] > k[MTL] else 'does not add'} to MTL here "
-        f"({k[UNIMOE] - k[MTL]:+.3f}), and distillation {'adds' if k[GUIDED] > k[UNIMOE] else 'does not add'} to "
-        f"UniMoE ({k[GUIDED] - k[UNIMOE]:+.3f}); the per-task scorers stay "
-        f"{'ahead' if k[INDIVIDUAL] > k[GUIDED] else 'behind'} ({k[INDIVIDUAL] - k[GUIDED]:+.3f}).",
-        f"Each task routes most of its gate weight to one expert (largest share {usage.max(axis=1).max():.0%}, "
-        f"smallest top share {usage.max(axis=1).min():.0%}); {top.nunique()} of {usage.shape[1]} experts are some "
-        f"task's favourite."]
-    if np.isfinite(specialisation.get("p_value", np.nan)):
-        parts.append(f"Tasks of one planted family route more alike than others (mean Jensen-Shannon distance "
-                     f"{specialisation['within_family_js']:.2f} within families against "
-                     f"{specialisation['between_family_js']:.2f} between; permutation p = "
-                     f"{specialisation['p_value']:.3f}).")
-    if controls is not None and len(controls):
-        c = controls.set_index("model")["kappa"]
-        parts.append(f"The controls, over the frozen encoder: a dense block of UniMoE's size, without routing, "
-                     f"averages kappa {c[DENSE]:.3f} "
-                     f"(UniMoE {c[UNIMOE]:.3f}), and MTL distilled from the same teachers {c[MTL_KD]:.3f} (MTL "
-                     f"{c[MTL]:.3f}); the claims below judge both differences on paired test responses.")
-    parts.append(f"One UniMoE-Guided model takes {res.loc[ind, 'disk_mb'] / res.loc[GUIDED, 'disk_mb']:.1f}x less disk "
-                 f"than the {len(setup.old)} per-task models (the paper: "
-                 f"{pf['table4']['Individual']['relative_size']:.2f}x) at "
-                 f"{res.loc[GUIDED, 'latency_ms_batch1'] / res.loc[MTL, 'latency_ms_batch1']:.2f}x MTL's latency.")
-    parts.append(f"On the held-out tasks the adapted UniMoE-Guided averages kappa {g[GUIDED]:.3f} against MTL's "
-                 f"{g[MTL]:.3f} and the per-task scorers' {g[INDIVIDUAL]:.3f} (the paper: {p5[GUIDED]:.3f}, "
-                 f"{p5[MTL]:.3f}, {p5[INDIVIDUAL]:.3f}); the "
-                 f"old tasks' kappa moves from {f.loc['kappa', 'before']:.3f} to {f.loc['kappa', 'after']:.3f} "
-                 f"(the paper: {pfk['before']:.3f} to {pfk['after']:.3f}).")
-    if {moe.TOKENS, moe.POOLED} <= set(v.index):
-        parts.append(f"With the same epoch cap, experts on every token (the paper's text) reach kappa "
-                     f"{v.loc[moe.TOKENS, 'kappa']:.3f} and experts on the pooled vector (its code's placement, one "
-                     "block) "
-                     f"{v.loc[moe.POOLED, 'kappa']:.3f}, at {v.loc[moe.TOKENS, 'seconds_per_epoch']:.1f} "
-                     f"against {v.loc[moe.POOLED, 'seconds_per_epoch']:.1f} seconds an epoch.")
-    if OUT_OF_FOLD in v.index:
-        parts.append(f"Out-of-fold teacher logits give kappa {v.loc[OUT_OF_FOLD, 'kappa']:.3f} against "
-                     f"{k[GUIDED]:.3f} with in-sample ones.")
-    return " ".join(parts)

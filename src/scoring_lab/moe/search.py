@@ -14,7 +14,7 @@ from ..study_steps import TimedSteps
 from . import layers as moe, multitask
 from .evaluation import Evaluation
 from .judging import mean_pairwise_js
-from .protocol import COLUMNS, DENSE, GUIDED, METRICS, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
+from .protocol import DENSE, GUIDED, MTL, MTL_KD, OUT_OF_FOLD, UNIMOE, StudySetup
 from .store import FittedModel, ModelStore
 
 
@@ -46,7 +46,8 @@ def best_row(table: pd.DataFrame, method: str) -> pd.Series:
 
 def mean_row(table: pd.DataFrame, method: str) -> dict:
     """``method``'s 'average' row of a method-task table: the plain mean of each metric over its tasks."""
-    return {"method": method, "task": "average", **{m: float(table[m].mean()) for m in (*METRICS, "exact_match")},
+    metrics = [c for c in table.columns if c not in ("method", "task", "n_test")]
+    return {"method": method, "task": "average", **{m: float(table[m].mean()) for m in metrics},
             "n_test": int(table["n_test"].sum())}
 
 
@@ -58,7 +59,7 @@ def table3_of(evaluation: Evaluation, tasks: list[str], model_of) -> pd.DataFram
     out = []
     for p in parts:
         out += [p, pd.DataFrame([mean_row(p, p["method"].iloc[0])])]
-    return pd.concat(out, ignore_index=True)[COLUMNS]
+    return pd.concat(out, ignore_index=True)[evaluation.setup.columns]
 
 
 class ModelSelection(TimedSteps):
@@ -165,7 +166,8 @@ class ModelSelection(TimedSteps):
             for method in SEEDED:
                 for seed, f in zip(self.seed_list(), self.seeded(method)):
                     test = self.evaluation.evaluate(f, self.setup.old)
-                    rows.append({"model": method, "seed": seed, **{m: float(test[m].mean()) for m in METRICS},
+                    rows.append({"model": method, "seed": seed,
+                                 **{m: float(test[m].mean()) for m in self.setup.metrics},
                                  "epochs": f.epochs})
             return pd.DataFrame(rows)
         return self._once("seeds", make)
@@ -194,12 +196,13 @@ class ModelSelection(TimedSteps):
                 f = self.model(name)
                 test = self.evaluation.evaluate(f, self.setup.old)
                 rows.append({"model": name, "params": multitask.parameter_count(f.model), "epochs": f.epochs,
-                             **{m: float(test[m].mean()) for m in METRICS}, **self.evaluation.validation_scores(f)})
+                             **{m: float(test[m].mean()) for m in self.setup.metrics},
+                             **self.evaluation.validation_scores(f)})
             return pd.DataFrame(rows)
         return self._once("controls", make)
 
     def table3(self) -> pd.DataFrame:
-        """method, task, kappa, macro_f1, micro_f1, per_label_accuracy, exact_match, n_test on the training
+        """method, task, the run's metrics (:func:`~.protocol.columns_of`) and n_test on the training
         tasks' test splits, each method's 'average' (the plain mean over tasks, as the paper's) last."""
         return self._once("table3", lambda: table3_of(self.evaluation, self.setup.old, self.model))
 
@@ -226,4 +229,4 @@ class ModelSelection(TimedSteps):
         test = self.evaluation.evaluate(f, self.setup.old)
         return {"variant": variant, "model": label, "experts_on": on, "max_epochs": f.settings.max_epochs,
                 "epochs": f.epochs, "train_seconds": f.seconds, "seconds_per_epoch": f.seconds / max(f.epochs, 1),
-                **{m: float(test[m].mean()) for m in METRICS}, **self.evaluation.validation_scores(f)}
+                **{m: float(test[m].mean()) for m in self.setup.metrics}, **self.evaluation.validation_scores(f)}

@@ -73,7 +73,7 @@ class ModelStore(TimedSteps):
         study's), on the study's device."""
         torch.manual_seed(self.setup.seed if seed is None else seed)
         return MultiTaskModel(self.encoder(), self.setup.layer, self.setup.labels_per_task(tasks),
-                              settings).to(self.setup.device)
+                              settings, self.setup.kinds(tasks)).to(self.setup.device)
 
     def cache_inputs(self, name: str, settings: MultiTaskSettings, tasks: list[str], teacher: str | None,
                      extra: dict | None = None, seed: int | None = None) -> dict:
@@ -152,7 +152,7 @@ class ModelStore(TimedSteps):
         try:
             state, history, seconds = multitask.train_job(settings, self.setup.backbone.model.config,
                                                           self.setup.labels_per_task(train), train, val,
-                                                          seed, threads=1)
+                                                          seed, threads=1, kinds=self.setup.kinds(train))
         finally:
             torch.set_num_threads(threads)
         model = self.build(settings, list(train))
@@ -204,12 +204,12 @@ class ModelStore(TimedSteps):
         workers = min(s.settings.workers, len(todo))
         if workers > 1:
             from joblib import Parallel, delayed
-            labels = s.labels_per_task(s.old)
+            labels, kinds = s.labels_per_task(s.old), s.kinds(s.old)
             config = s.backbone.model.config
 
             def run_all():
                 return Parallel(n_jobs=workers)(delayed(multitask.train_job)(
-                    settings, config, labels, *data(), job_seed, 1) for _, settings, job_seed, _, data in todo)
+                    settings, config, labels, *data(), job_seed, 1, kinds) for _, settings, job_seed, _, data in todo)
             results = self._timed(f"training ({len(todo)} models in {workers} processes)", run_all)
             for (name, settings, job_seed, inputs, _), (state, history, seconds) in zip(todo, results):
                 def train(state=state, history=history, seconds=seconds, settings=settings, job_seed=job_seed):

@@ -35,7 +35,7 @@ from .encoder import EncoderTraining
 from .evaluation import Evaluation
 from .evidence import Evidence, gather
 from .inputs import Inputs
-from .protocol import CONTROLS, GUIDED, METRICS, MTL, SINGLE, StudySetup
+from .protocol import CONTINUED, CONTROLS, GUIDED, MTL, SINGLE, StudySetup
 from .resources import resources_table
 from .search import ModelSelection
 from .store import FittedModel, ModelStore
@@ -102,7 +102,8 @@ class MoEStudy(TimedSteps):
 
     # ---- the training tasks ----------------------------------------------------------
     def teacher_fit(self) -> pd.DataFrame:
-        """task, split (train, val), the teachers' per_label_accuracy and mean confidence |2p - 1|."""
+        """task, split (train, val), the teachers' agreement with the truth and mean confidence
+        (:func:`~.inputs.agreement_and_confidence`)."""
         return self.frozen.inputs.teacher_fit()
 
     def search(self) -> pd.DataFrame:
@@ -127,28 +128,29 @@ class MoEStudy(TimedSteps):
 
     def freezing(self) -> pd.DataFrame:
         """What freezing the encoder costs: method, encoder (each column's label), the test averages of the
-        metrics over the training tasks, and the gap to Individual's kappa; with the trained column, the
-        transfer control (MTL's model trained one task at a time) beside MTL."""
+        metrics over the training tasks, and the gap to Individual's kappa; with the trained column, its
+        freezing control (each frozen model trained on as long, :data:`~.protocol.CONTINUED`) and the transfer
+        control (MTL's model trained one task at a time) beside MTL."""
         def make():
-            rows = []
-            columns = [self.frozen] + ([self.trained] if self.trained else [])
-            for column in columns:
-                t3 = column.models.table3()
-                avg = t3[t3["task"] == "average"].set_index("method")
-                for method in avg.index:
-                    if method == "Individual" and column is not self.frozen:
-                        continue
-                    label = "-" if method == "Individual" else column.setup.encoder_label
-                    rows.append({"method": method, "encoder": label, **{m: float(avg.loc[method, m]) for m in METRICS},
-                                 "gap_to_individual": float(avg.loc["Individual", "kappa"] - avg.loc[method, "kappa"])})
+            tables = [(self.frozen.setup.encoder_label, self.frozen.models.table3())]
+            if self.trained:
+                tables += [(CONTINUED, self.trained.models.continued_table()),
+                           (self.trained.setup.encoder_label, self.trained.models.table3())]
+            ind = tables[0][1].query("task == 'average' and method == 'Individual'").iloc[0]
+            rows = [self._freezing_row("Individual", "-", ind, ind)]
+            for label, t3 in tables:
+                avg = t3[(t3["task"] == "average") & (t3["method"] != "Individual")]
+                rows += [self._freezing_row(r["method"], label, r, ind) for _, r in avg.iterrows()]
             if self.trained:
                 single = self.trained.models.single_task_table()
-                ind = float(avg.loc["Individual", "kappa"])
-                rows.append({"method": SINGLE, "encoder": self.trained.setup.encoder_label,
-                             **{m: float(single[m].mean()) for m in METRICS},
-                             "gap_to_individual": ind - float(single["kappa"].mean())})
+                rows.append(self._freezing_row(SINGLE, self.trained.setup.encoder_label, single.mean(numeric_only=True),
+                                               ind))
             return pd.DataFrame(rows)
         return self._once("freezing", make)
+
+    def _freezing_row(self, method: str, encoder: str, scores, individual) -> dict:
+        return {"method": method, "encoder": encoder, **{m: float(scores[m]) for m in self.setup.metrics},
+                "gap_to_individual": float(individual["kappa"] - scores["kappa"])}
 
     def controls(self) -> pd.DataFrame:
         """UniMoE beside the dense block of its size, MTL beside MTL + KD, and UniMoE-Guided, over the frozen
