@@ -39,6 +39,11 @@ def test_the_ledger_counts_the_studys_models_and_their_most_steps(tasks, name):
     assert table.loc["seeds: MoE models", "models"] + table.loc["seeds: MTL models", "models"] == 5 * (s.seeds - 1)
     assert table.loc["MTL", "steps_per_epoch"] == _epoch(tasks, old, m.batch_size)
     assert table.loc["MTL", "max_steps"] == m.max_epochs * _epoch(tasks, old, m.batch_size)
+    # a group of models on the same responses: an epoch each; one model per task: each on its own task
+    assert table.loc["search: UniMoE", "steps_per_epoch"] == grid * _epoch(tasks, old, m.batch_size)
+    assert table.loc["trained column: MTL, UniMoE, UniMoE-Guided", "steps_per_epoch"] == \
+        3 * _epoch(tasks, old, m.batch_size)
+    assert table.loc["trained column: MTL one task at a time", "steps_per_epoch"] == _epoch(tasks, old, m.batch_size)
     assert table.loc["adaptation: UniMoE-Guided, with rehearsal", "steps_per_epoch"] == \
         _epoch(tasks, new, m.batch_size) + _epoch(tasks, old, m.batch_size, s.rehearsal)
     placement = cost.TOKENS_STAGE if m.moe_on == "tokens" else cost.POOLED_STAGE

@@ -37,6 +37,10 @@ from .search import SEEDED
 
 POOLED_STAGE, TOKENS_STAGE, WHOLE, FIXED, TEACHER = "pooled", "tokens", "whole encoder", "encoder fixed, run", "teacher"
 LEDGER_COLUMNS = ["step", "stage", "models", "max_epochs", "steps_per_epoch", "max_steps"]
+# the ledger's groups whose models train on different responses (one task, or one fold, each): their rows
+# give the epoch of every model together; every other group's models each train on the same responses
+SUMMED = ("trained column: MTL one task at a time", "teachers (one per task)",
+          "teachers without each fold (out-of-fold logits)")
 
 
 def layers_stage(k: int) -> str:
@@ -100,6 +104,8 @@ def ledger(profile: Profile, tasks: dict[str, Task]) -> pd.DataFrame:
                          for x in old)))
     out = pd.DataFrame(rows, columns=LEDGER_COLUMNS[:-1])
     out = out[out["models"] > 0].reset_index(drop=True)
+    alike = ~out["step"].isin(SUMMED)          # models that each train on the same responses: one epoch each
+    out.loc[alike, "steps_per_epoch"] *= out.loc[alike, "models"]
     out["max_steps"] = out["max_epochs"] * out["steps_per_epoch"]
     return out
 

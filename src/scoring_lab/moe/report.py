@@ -224,9 +224,9 @@ def moe_claims(setup: StudySetup, resources: pd.DataFrame, evidence: Evidence) -
     x, y = judge.paired(HEADLINE, GUIDED, g_new, old).values()
     out.append(claims.judged("moe", f"Adaptation costs the old tasks a little (kappa {pk['before']:.4f} -> "
                              f"{pk['after']:.4f})", f"drop {pk['before'] - pk['after']:.3f}", v,
-                             f"kappa before minus after on the training tasks' test responses, held when its 95% "
+                             f"{head} before minus after on the training tasks' test responses, held when its 95% "
                              f"interval lies in (0, {judge.small_drop:g}] (the profile's claims.small_drop); {why}",
-                             f"kappa {x:.3f} -> {y:.3f}, drop {claims.interval_text(v)}"))
+                             f"{head} {x:.3f} -> {y:.3f}, drop {claims.interval_text(v)}"))
     forgetting = pf["forgetting"]
     out.append(_control_claim(
         judge, g_new, g_new + NO_REHEARSAL, old, setup.metrics, "Rehearsal limits what adaptation costs the old tasks: "
