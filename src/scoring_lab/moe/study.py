@@ -17,7 +17,8 @@ what the steps share), :mod:`.inputs` (states and teacher logits), :mod:`.store`
 training and caching models), :mod:`.evaluation` (scores and expert usage), :mod:`.search`
 (choosing settings, Table 3), :mod:`.encoder` (the trained-encoder column), :mod:`.resources`
 (Table 4), :mod:`.adaptation` (Table 5 and forgetting); :mod:`.report` sets the results beside the
-paper's and writes the prose.
+paper's and judges its claims, :mod:`.prose` writes the page's findings and :mod:`.cost` counts what a
+profile trains. Tasks carry rubric dimensions (a sigmoid each) or a score (a softmax each), one kind a run.
 """
 from __future__ import annotations
 
