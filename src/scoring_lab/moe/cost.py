@@ -32,8 +32,10 @@ from torch import nn
 from ..data.task import Task
 from ..profiles import MultiTaskSettings, Profile
 from . import layers as moe, multitask
-from .protocol import held_out_tasks
+from .protocol import GUIDED, MTL, MTL_KD, UNIMOE, held_out_tasks
 from .search import SEEDED
+
+TRAINED_METHODS = (MTL, UNIMOE, GUIDED)   # the trained column's models, and the freezing control's
 
 POOLED_STAGE, TOKENS_STAGE, WHOLE, FIXED, TEACHER = "pooled", "tokens", "whole encoder", "encoder fixed, run", "teacher"
 LEDGER_COLUMNS = ["step", "stage", "models", "max_epochs", "steps_per_epoch", "max_steps"]
@@ -66,7 +68,7 @@ def ledger(profile: Profile, tasks: dict[str, Task]) -> pd.DataFrame:
     grid = len(s.n_experts) * len(s.lambda_lb)
     guided = (grid if s.search == "joint" else 1) * len(s.lambda_kd) * len(s.tau)
     extra_seeds = s.seeds - 1
-    moe_seeded = sum(1 for x in SEEDED if x not in ("MTL", "MTL + KD"))
+    moe_seeded = sum(1 for x in SEEDED if x not in (MTL, MTL_KD))
     rows = [("search: UniMoE", placement, grid, m.max_epochs, steps(old)),
             ("search: UniMoE-Guided", placement, guided, m.max_epochs, steps(old)),
             ("MTL", POOLED_STAGE, 1, m.max_epochs, steps(old)),
@@ -84,9 +86,11 @@ def ledger(profile: Profile, tasks: dict[str, Task]) -> pd.DataFrame:
     trains = k != 0
     if trains:
         stage = WHOLE if k is None else layers_stage(k)
-        rows += [("trained column: MTL, UniMoE, UniMoE-Guided", stage, 3, s.encoder_epochs, steps(old)),
+        methods = len(TRAINED_METHODS)
+        rows += [("trained column: MTL, UniMoE, UniMoE-Guided", stage, methods, s.encoder_epochs, steps(old)),
                  ("trained column: MTL one task at a time", stage, len(old), s.encoder_epochs, steps(old)),
-                 ("trained column: frozen models trained on as long", placement, 3, s.encoder_epochs, steps(old))]
+                 ("trained column: frozen models trained on as long", placement, methods, s.encoder_epochs,
+                  steps(old))]
     adapt = FIXED if k is None else placement
     rows += [("adaptation: MTL (new heads)", adapt, 1, m.max_epochs, steps(new)),
              ("adaptation: UniMoE-Guided, with rehearsal", adapt, 1, m.max_epochs,
