@@ -121,3 +121,93 @@ def test_py_irt_fits_are_seeded_and_leave_the_callers_random_state_alone():
     c, _ = irt.fit_items(y, 2, epochs=20, seed=1)
     assert np.array_equal(a.alpha, b.alpha) and np.array_equal(a.beta, b.beta)
     assert not np.array_equal(a.alpha, c.alpha)
+
+
+def test_mp_irt_is_p_irt_where_the_endpoints_span_the_ability_space():
+    # one prior for both: mp-IRT only restricts the ability to the endpoints' span, so where that span is the
+    # whole space (n >= d, full rank) the two abilities coincide, and only where n < d can they differ
+    items, gamma, y, _ = _population(n_items=300, d=2, seed=6)
+    prior = irt.AbilityPrior.of_population(gamma)
+    subset, _ = irt.random_subset(len(items), 12, seed=0)
+    p = irt.ability_estimate(irt.P_IRT, y[0, subset], subset, items, prior=prior)
+    for ends in (gamma[1:3], gamma[1:4]):   # two and three endpoints in two dimensions
+        assert not irt.constrains(ends)
+        mp = irt.ability_estimate(irt.MP_IRT, y[0, subset], subset, items, ends, prior)
+        np.testing.assert_allclose(mp, p, atol=1e-4)
+    items4, gamma4, y4, _ = _population(n_items=300, d=4, seed=6)
+    ends = gamma4[1:3]
+    assert irt.constrains(ends)
+    p = irt.ability_estimate(irt.P_IRT, y4[0, subset], subset, items4)
+    mp = irt.ability_estimate(irt.MP_IRT, y4[0, subset], subset, items4, ends)
+    assert np.abs(mp - p).max() > 0.05
+    lam = np.linalg.lstsq(ends.T, mp, rcond=None)[0]
+    np.testing.assert_allclose(lam @ ends, mp, atol=1e-8)   # mp-IRT's ability lies in the endpoints' span
+
+
+def _binding_errors(on_span: bool, seed: int = 7, reps: int = 40) -> dict:
+    """Mean absolute error of p- and mp-IRT at 10 items over merges of two endpoints in four dimensions whose
+    true abilities lie on the endpoints' span (Eq. 2 true) or far off it (Eq. 2 false)."""
+    items, gamma, _, rng = _population(m=60, n_items=500, d=4, seed=seed)
+    prior = irt.AbilityPrior.of_population(gamma)
+    errors = {irt.P_IRT: [], irt.MP_IRT: []}
+    for rep in range(reps):
+        ends = gamma[2 * rep % 60: 2 * rep % 60 + 2]
+        lam = rng.uniform(0.2, 0.8)
+        true = lam * ends[0] + (1 - lam) * ends[1]
+        if not on_span:
+            off = rng.normal(size=4)
+            off -= np.linalg.lstsq(ends.T, off, rcond=None)[0] @ ends   # orthogonal to the span
+            true = true + 1.5 * off / np.linalg.norm(off)
+        y = (rng.random(len(items)) < items.prob(true)).astype(int)
+        subset, _ = irt.random_subset(len(items), 10, seed=rep)
+        for e in errors:
+            errors[e].append(abs(irt.estimate(e, y[subset], subset, items, endpoints=ends, prior=prior) - y.mean()))
+    return {e: float(np.mean(v)) for e, v in errors.items()}
+
+
+def test_where_eq_2_binds_the_constraint_helps_when_it_is_true_and_hurts_when_it_is_false():
+    # the comparison the chapter makes can come out either way: it rests on whether merges' abilities are
+    # combinations of their endpoints'
+    true = _binding_errors(on_span=True)
+    assert true[irt.MP_IRT] < 0.9 * true[irt.P_IRT]
+    false = _binding_errors(on_span=False)
+    assert false[irt.MP_IRT] > false[irt.P_IRT]
+
+
+def test_the_ability_prior_is_checked_and_standard_by_default():
+    prior = irt.AbilityPrior.of_population(np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]]))
+    np.testing.assert_allclose(prior.mean, [2.0, 1.0])
+    np.testing.assert_allclose(prior.sd, [2.0, 0.1])            # a spread of 0 is floored
+    assert prior.penalty(np.array([4.0, 1.0])) == pytest.approx(0.5)
+    items, _, y, _ = _population(d=2, seed=8)
+    subset, _ = irt.random_subset(len(items), 15, seed=0)
+    np.testing.assert_allclose(irt.fit_ability(y[0, subset], items.subset(subset)),
+                               irt.fit_ability(y[0, subset], items.subset(subset), irt.AbilityPrior.standard(2)))
+    with pytest.raises(ValueError, match="a prior of 3 dimension"):
+        irt.fit_ability(y[0, subset], items.subset(subset), irt.AbilityPrior.standard(3))
+    with pytest.raises(ValueError, match="sd > 0"):
+        irt.AbilityPrior(np.zeros(2), np.array([1.0, 0.0]))
+
+
+def test_representation_features_concatenate_the_endpoints_and_keep_the_variance_asked():
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=(100, 3))
+    embeddings = [base @ rng.normal(size=(3, 16)) + 0.01 * rng.normal(size=(100, 16)) for _ in range(2)]
+    x = irt.representation_features(embeddings, 0.9)
+    assert x.shape[0] == 100 and 1 <= x.shape[1] <= 3   # three directions carry the variance
+    assert irt.representation_features(embeddings, 5).shape == (100, 5)
+    assert irt.representation_features(embeddings, 500).shape == (100, 32)   # at most n H
+
+
+def test_the_dimension_is_chosen_among_those_where_eq_2_binds():
+    from scoring_lab.irt.calibration import dimension_table
+
+    by_dims = {}
+    for d in (1, 2, 3):
+        items, gamma, y, _ = _population(m=6, n_items=200, d=2, seed=10)
+        by_dims[d] = irt.ItemParameters(np.column_stack([items.alpha, np.zeros((200, d))])[:, :d], items.beta)
+    table = dimension_table(y, by_dims, seed=0, binding_from=3)
+    assert table["binds"].tolist() == [False, False, True]
+    assert table.loc[table["chosen"], "dims"].item() == 3        # the only one that binds, whatever fits best
+    free = dimension_table(y, by_dims, seed=0, binding_from=9)   # none binds: the best fit overall
+    assert free.loc[free["chosen"], "dims"].item() == free.loc[free["heldout_loglik"].idxmax(), "dims"]

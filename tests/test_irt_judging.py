@@ -120,11 +120,49 @@ def test_comes_close_is_one_sided_non_inferiority():
         verdicts.INCONCLUSIVE
 
 
-def test_no_worse_units_against_a_margin():
-    rng = np.random.default_rng(0)
-    b = rng.uniform(0.02, 0.1, 80)
-    assert judging.no_worse_units(b - 0.01, b, 0.02, 500, 0, "80 units").verdict == verdicts.HELD
-    v = judging.no_worse_units(b + 0.05 + rng.normal(0, 0.005, 80), b, 0.02, 500, 0, "80 units")
-    assert v.verdict == verdicts.NOT_HELD and v.n_text == "80 units" and "units" in v.test
-    noisy = judging.no_worse_units(b + 0.02 + rng.normal(0, 0.05, 80), b, 0.02, 500, 0, "80 units")
-    assert noisy.verdict == verdicts.INCONCLUSIVE
+def test_replicates_are_pooled_per_item_and_mcnemar_only_for_single_models():
+    rng = np.random.default_rng(5)
+    task = np.repeat([0, 1, 2], 40)
+    a = [(rng.random(120) < 0.8).astype(float) for _ in range(3)]
+    b = [(rng.random(120) < 0.5).astype(float) for _ in range(3)]
+    samples = judging.by_task(a, b, task, "xyz")
+    assert isinstance(samples["x"][1], list) and len(samples["x"][1]) == 3 and len(samples["x"][1][0]) == 40
+    v = judging.compare_accuracy(samples, verdicts.GREATER, 500, 0)
+    assert v.verdict == verdicts.HELD and "McNemar" not in v.test and "3 seeds" in v.n_text
+    assert v.effect == pytest.approx(np.mean(a) - np.mean(b))
+    same = judging.compare_accuracy(judging.by_task(a, a, task, "xyz"), verdicts.GREATER, 500, 0)
+    assert same.verdict == verdicts.INCONCLUSIVE and same.effect == 0
+    worse = judging.compare_accuracy(judging.by_task(b, a, task, "xyz"), verdicts.GREATER, 500, 0)
+    assert worse.verdict == verdicts.NOT_HELD
+    single = judging.compare_accuracy(judging.by_task(a[0], b[0], task, "xyz"), verdicts.GREATER, 500, 0)
+    assert "McNemar" in single.test
+
+
+def test_sameness_takes_a_margin_per_cell():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.02, 0.1, 80)
+    cells = {"tight": (np.zeros(80), base + 0.01, base), "wide": (np.zeros(80), base + 0.01, base)}
+    both = judging.equivalent_units(cells, {"tight": 0.005, "wide": 0.05})
+    assert both.verdict == verdicts.NOT_HELD and both.held_each == (False, True)   # 0.01 is beyond 0.005
+    assert "their margins (±0.005 to ±0.050)" in both.test
+    assert judging.equivalent_units(cells, 0.05).verdict == verdicts.HELD
+    noisy = {"n": (np.zeros(80), base + rng.normal(0, 0.2, 80), base)}
+    assert judging.equivalent_units(noisy, 0.01).verdict == verdicts.INCONCLUSIVE
+
+
+def test_no_worse_reaches_every_outcome():
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0.02, 0.1, 80)
+
+    def cell(shift, sd=0.005, n=80):
+        return (np.zeros(n), base[:n] + shift + rng.normal(0, sd, n), base[:n])
+
+    margins = {"a": 0.02, "b": 0.02}
+    assert judging.no_worse_units({"a": cell(-0.03), "b": cell(0.0)}, margins).verdict == verdicts.HELD  # better is fine
+    v = judging.no_worse_units({"a": cell(0.0), "b": cell(0.06)}, margins)
+    assert v.verdict == verdicts.NOT_HELD and v.held_each == (True, False)
+    partly = judging.no_worse_units({"a": cell(0.0), "b": cell(0.02, sd=0.05, n=10)}, margins)
+    assert partly.verdict == verdicts.PARTLY
+    unsure = judging.no_worse_units({"a": cell(0.02, sd=0.05, n=10)}, {"a": 0.02})
+    assert unsure.verdict == verdicts.INCONCLUSIVE and unsure.ci_low < unsure.effect < unsure.ci_high
+    assert "one-sided paired t-tests" in v.test and v.n_text == "160 units in 2 cells"

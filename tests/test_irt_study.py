@@ -47,7 +47,7 @@ def test_an_item_is_correct_when_the_whole_label_set_matches(smoke_study):
 @pytest.mark.slow
 def test_scoring_a_subset_gives_the_same_answers_for_fewer_flops(smoke_study):
     study = smoke_study
-    recipe = study.space.recipe([0.3, 0.6, 0.9, 0.5])
+    recipe = study.space.recipe([0.3, 0.6, 0.9, 0.5, 0.2, 0.8])
     full = study.scorer.score(recipe)
     sub = np.sort(np.random.default_rng(0).choice(len(study.pool), 7, replace=False))
     part = study.scorer.score(recipe, sub)
@@ -78,11 +78,19 @@ def test_population_and_searches_are_seeded_and_in_bounds(smoke_study):
     assert recipes[: len(study.group)] == study.space.endpoints() and recipes[len(study.group)] == Recipe(())
     assert all(r.merge.method != "slerp" or len(r.members) == 2 for r in recipes)
     assert recipes == study.population_recipes()
-    r = study.space.recipe([0.123456, 1.0, 0.0, 0.55555])
-    assert r.merge.weights == (0.1235, 1.0, 0.0) and r.merge.density == 0.5556 and r.members == study.group
+    r = study.space.recipe([0.123456, 1.0, 0.0, 0.55555, 0.1, 1.0])   # a weight and a density per endpoint
+    assert r.merge.weights == (0.1235, 1.0, 0.0) and r.merge.density == (0.5556, 0.1, 1.0) and r.members == study.group
+    with pytest.raises(ValueError, match="length 6"):
+        study.space.recipe([0.5] * 4)
     subset = study.fitness_subset()
     assert len(set(subset)) == len(subset) and (np.bincount(study.pool.task[study.fit_pos[subset]]) ==
                                                study.settings.fitness_items).all()
+    assert not np.array_equal(study.fitness_subset(1), subset)   # each replicate draws its own subset
+    held = study.space.held_out(4)   # merges of two endpoints and of three, in turn, each with its own members
+    assert [len(h.members) for h in held] == [2, 3, 2, 3] and all(len(h.merge.density) == len(h.members) for h in held)
+    table = study.dimension_choice()   # chosen among the dimensions where Eq. 2 binds
+    assert table.loc[table["chosen"], "dims"].item() > len(study.group) and study.calibration.binds
+    assert table["binds"].tolist() == [d > len(study.group) for d in table["dims"]]
 
 
 @pytest.mark.slow
@@ -97,54 +105,74 @@ def test_the_chapters_files_have_the_issues_columns_and_the_claims_come_from_the
     assert list(evolution.columns[:5]) == ["run", "generation", "individual", "estimated_fitness", "true_fitness"]
     full = evolution[evolution["run"] == study.runs.full.label]
     assert np.allclose(full["estimated_fitness"], full["true_fitness"])   # full-data fitness is the truth
-    compute = study.compute_table()
-    assert {"run", "items_scored", "seconds", "flops", "test_accuracy"} <= set(compute.columns)
-    per_eval = compute.set_index("run")["items_scored"] / compute.set_index("run")["evaluations"]
-    assert per_eval[study.runs.full.label] == len(study.fit_pos)
-    assert (per_eval.drop(study.runs.full.label) == len(study.fitness_subset())).all()
+    compute = study.compute_table().set_index("arm")
+    assert {"seconds_per_evaluation", "flops_per_evaluation", "setup_seconds", "end_to_end_seconds_ratio",
+            "break_even_evaluations_seconds", "test_accuracy"} <= set(compute.columns)
+    runs = study.runs
+    assert compute.loc[runs.full.label, "items_per_evaluation"] == "pool"
+    assert compute.loc[runs.full.label, "setup_seconds"] == 0 == compute.loc[runs.subset_mean.label, "setup_seconds"]
+    assert compute.loc[runs.estimated.label, "setup_seconds"] > 0     # the IRT route pays for its population
+    assert compute.loc[runs.estimated.label, "flops_per_evaluation"] < compute.loc[runs.full.label,
+                                                                                   "flops_per_evaluation"]
+    logged = {run.label: r.log for run, r in study.searches().items() if run.replicate == 0}
+    assert (logged[runs.full.label]["items_scored"] == len(study.fit_pos)).all()
+    assert (logged[runs.estimated.label]["items_scored"] == len(study.fitness_subset())).all()
+    timed = study.cost_timing()
+    assert len(timed) == study.settings.cost_models and (timed["merge_seconds"] > 0).all()
+    sweep = study.sweep_table()
+    assert sweep["run"].iloc[0] == runs.full.label and sweep["share_of_pool"].iloc[0] == 1.0
+    assert sweep["items"].iloc[1:].tolist() == sorted(sweep["items"].iloc[1:]) and len(sweep) == len(runs.sweep) + 1
     results = study.results()
     assert {"test_accuracy", *study.group} <= set(results.columns) and results["test_accuracy"].between(0, 1).all()
-    found = findings.irt_claims(study, errors, similarity, study.extractor_study(), study.population_size_study(),
-                                 results, compute)
+    assert (results["model"] == runs.estimated.label).sum() == runs.replicates
+    arms = study.arm_table().set_index("model")
+    assert arms.loc[runs.estimated.label, "replicates"] == runs.replicates
+    assert arms.loc[runs.estimated.label, "test_accuracy"] == pytest.approx(
+        results.loc[results["model"] == runs.estimated.label, "test_accuracy"].mean())
+    rand = study.random_search()
+    assert rand in study.population_recipes()[len(study.group) + 1:]
+    comparisons = findings.arm_comparisons(study)
+    assert len(comparisons) == 3 + 4 + 1 and set(comparisons["a_above_b"]) <= set(claims.VERDICTS)
+    assert (comparisons["ci_low"] <= comparisons["effect"]).all() and (comparisons["effect"] <= comparisons["ci_high"]).all()
+    row = comparisons[(comparisons["a"] == runs.estimated.label) & (comparisons["b"] == runs.full.label)].iloc[0]
+    assert row["effect"] == pytest.approx(arms.loc[runs.estimated.label, "test_accuracy"] -
+                                          arms.loc[runs.full.label, "test_accuracy"])
+    found = findings.irt_claims(study, errors, similarity, study.compute_table())
     table = claims.claims_table(found)
-    assert len(table) == 9 and set(table["verdict"]) <= set(claims.VERDICTS)
+    assert len(table) == 10 and set(table["verdict"]) <= set(claims.VERDICTS)
     assert list(table.columns) == claims.COLUMNS
     measured = table[(table["basis"] == "measured") & (table["verdict"] != "not tested")]
     assert (measured["test"].str.len() > 0).all() and (measured["n"].str.len() > 0).all()
     assert not measured["test"].str.contains("of .* cells below|within 0.01", regex=True).any()   # no counting
     rows = table.set_index("claim")
     fold = rows.loc["Estimated fitness cuts the fitness computation about 50-fold"]
-    bound = len(study.fit_pos) / len(study.fitness_subset())
-    assert bound < findings.FOLD_NEEDED   # the smoke settings cannot reach the band: decided before training
-    assert fold["verdict"] == "not tested" and fold["basis"] == "by construction" and "caps it at" in fold["note"]
-    stable = rows.loc["About 15 models suffice for a stable IRT fit (tinyBenchmarks, cited)"]
-    assert stable["verdict"] == "not tested" and "only 10 models" in stable["note"]   # the whole population is 10
+    assert fold["basis"] == "measured" and fold["note"].startswith(claims.WALL_CLOCK_NOTE)   # measured, end to end
+    assert fold["ci_low"] <= fold["effect"] <= fold["ci_high"] and fold["n"] == f"{study.settings.cost_models} timed merges"
+    assert not any("About 15 models" in c for c in rows.index)   # tinyBenchmarks', not this paper's
     close = rows.loc["Evolution on estimated fitness comes close to evolution on full-data fitness"]
-    assert "McNemar" in close["test"] and close["n"].endswith("responses")
+    assert close["n"].endswith(f"{runs.replicates} seeds") and "replicates per arm" in close["note"]
+    assert "Eq. 2 binds" in rows.loc[rows.index[0], "note"]
     ests = rows.loc["Every IRT estimator beats the random-subset mean"]
     assert "(held-out model, subset) units" in ests["test"] and "held-out models x" in ests["n"]
     path = tmp_path / "claims.csv"
     table.to_csv(path, index=False)
-    assert len(claims.read_claims(path)) == 9
+    assert len(claims.read_claims(path)) == 10
     # the per-unit tables behind two claims reproduce the chapter's own means
     u = study.extractor_units().groupby(["extractor", "subset_size", "estimator"], as_index=False)["abs_error"].mean()
     m = study.extractor_study().merge(u, on=["extractor", "subset_size", "estimator"])
     assert len(m) == len(study.extractor_study()) and np.allclose(m["mean_abs_error"], m["abs_error"])
-    p = study.population_units().groupby(["population", "estimator", "subset_size"], as_index=False)["abs_error"].mean()
-    m = study.population_size_study().merge(p, on=["population", "estimator", "subset_size"], suffixes=("", "_u"))
-    assert len(m) == len(study.population_size_study()) and np.allclose(m["abs_error"], m["abs_error_u"])
     agreement = study.fitness_agreement()
     assert agreement.set_index("run").loc[study.runs.full.label, "mean_abs_gap"] == 0
     assert (agreement["spearman"].between(-1, 1) | agreement["spearman"].isna()).all()   # NaN: a constant side
-    assert "Spearman" in findings.summary_text(study, errors, results, compute, agreement)
+    assert "Spearman" in findings.summary_text(study, errors, study.arm_table(), study.compute_table(), agreement)
 
 
 @pytest.mark.slow
 def test_a_warm_study_gives_the_same_numbers(smoke_study):
     study = smoke_study
     again = IRTStudy(study.tasks, study.evaluator.scorers, study.profile, study.cache, seed=0, progress=False)
-    pd.testing.assert_frame_equal(study.evolution_table().drop(columns="seconds"),
-                                  again.evolution_table().drop(columns="seconds"))
+    pd.testing.assert_frame_equal(study.evolution_table().drop(columns="estimator_seconds"),
+                                  again.evolution_table().drop(columns="estimator_seconds"))
     pd.testing.assert_frame_equal(study.estimator_study()[0], again.estimator_study()[0])
 
 

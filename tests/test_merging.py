@@ -82,3 +82,26 @@ def test_slerp_interpolates_on_the_arc():
     assert torch.allclose(merging.merged_state(base, [a, b], "slerp", weights=(1.0, 0.0))["w"], a["w"])
     with pytest.raises(ValueError, match="two"):
         merging.merged_state(base, [a, b, a], "slerp")
+
+
+def test_a_density_per_member_trims_each_vector_at_its_own_share():
+    base = {"w": torch.zeros(4)}
+    a = {"w": torch.tensor([3.0, -1.0, 0.2, 2.0])}
+    b = {"w": torch.tensor([1.0, 2.0, -0.1, -4.0])}
+    # a keeps its largest quarter [3, 0, 0, 0], b all of itself; signs [+, +, -, -]; agreeing means
+    merged = merging.merged_state(base, [a, b], "ties", density=(0.25, 1.0), scaling=1.0)
+    torch.testing.assert_close(merged["w"], torch.tensor([2.0, 2.0, -0.1, -4.0]))
+    torch.manual_seed(0)
+    v = [{"p": torch.randn(40, 30)} for _ in range(3)]
+    for method in ("ties", "dare_ties", "dare_linear"):   # equal densities: peft's own merge, to the bit
+        one = merging.merge_vectors(v, method, 0.3, weights=[0.5, 1.0, 0.2], seed=3)["p"]
+        each = merging.merge_vectors(v, method, (0.3, 0.3, 0.3), weights=[0.5, 1.0, 0.2], seed=3)["p"]
+        assert torch.equal(one, each)
+        assert not torch.equal(one, merging.merge_vectors(v, method, (0.3, 0.9, 0.1), weights=[0.5, 1.0, 0.2],
+                                                          seed=3)["p"])
+    with pytest.raises(ValueError, match="one density per task vector"):
+        merging.merge_vectors(v, "ties", (0.3, 0.2))
+    with pytest.raises(ValueError, match="one density per task vector"):
+        merging.merge_vectors(v, "task_arithmetic", (0.3, 0.2, 0.1))
+    with pytest.raises(ValueError, match="density"):
+        merging.merge_vectors(v, "ties", (0.3, 0.0, 0.1))

@@ -50,16 +50,17 @@ def test_missing_profile_file(tmp_path):
 # tuple from a list, so a change in any value or type (which would change cache keys and retrain the
 # book) fails here. A deliberate edit of a profile's YAML updates its line (the kd lines: kd.vocab_min_counts,
 # issue 26, which is no cache-key input: the thresholds tried choose students, each keyed by its own; then
-# kd.lambdas and kd.temperatures, issue 26, the candidates of the choice of lambda and tau, the same way).
+# kd.lambdas and kd.temperatures, issue 26, the candidates of the choice of lambda and tau, the same way; the
+# irt lines: issue 29, the dimensions where Eq. 2 binds, replicates, the sweep and the cost timing).
 SECTION_DIGESTS = {
     "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "2e3f003be686068a",
-              "gw": "6fbab88e806bedcc", "moe": "5f22dc8f19dbf0f8", "irt": "fb017793020e7cb3",
+              "gw": "6fbab88e806bedcc", "moe": "5f22dc8f19dbf0f8", "irt": "8ad3cb29245f1cd7",
               "claims": "7b10d014664d5fa8"},
     "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "c896eebbadbd4671",
-                "gw": "aecbb94cc6bc16f3", "moe": "a4b5583ae9efd3ff", "irt": "ae926d65974f6659",
+                "gw": "aecbb94cc6bc16f3", "moe": "a4b5583ae9efd3ff", "irt": "1d8370c751138b57",
                 "claims": "df9ea8ebea43890a"},
     "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "bea61c31d6954a8f",
-              "gw": "4bf136a9dee70c90", "moe": "8c36dbfeb96165f6", "irt": "edceb98a05d3d49d",
+              "gw": "4bf136a9dee70c90", "moe": "8c36dbfeb96165f6", "irt": "c563a2c3072cc8a2",
               "claims": "df9ea8ebea43890a"},
 }
 

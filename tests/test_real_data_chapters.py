@@ -203,9 +203,11 @@ def test_irt_chapter_merges_the_sources_tasks_and_writes_the_issues_files(shape_
     for name, first in columns.items():
         assert first == list(pd.read_csv(results / "irt" / f"{name}.csv").columns[:len(first)])
     compute = pd.read_csv(results / "irt" / "compute.csv")
-    assert {"run", "items_scored", "seconds", "flops", "test_accuracy"} <= set(compute.columns) and len(compute) == 3
+    assert {"arm", "seconds_per_evaluation", "flops_per_evaluation", "setup_seconds", "end_to_end_seconds_ratio",
+            "break_even_evaluations_seconds", "test_accuracy"} <= set(compute.columns) and len(compute) >= 4
+    assert len(pd.read_csv(results / "irt" / "sweep.csv")) >= 2 and len(pd.read_csv(results / "irt" / "arms.csv")) == 4
     res = pd.read_csv(results / "irt" / "results.csv")
     group = [c for c in res.columns if c in names]
     assert len(group) >= 2 and res["test_accuracy"].between(0, 1).all()   # the source's own tasks were merged
     claims = pd.read_csv(results / "irt" / "claims.csv")
-    assert len(claims) == 9 and (claims["paper"] == "irt").all()
+    assert len(claims) == 10 and (claims["paper"] == "irt").all()

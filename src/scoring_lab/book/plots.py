@@ -351,3 +351,27 @@ def plan_ranks(table: pd.DataFrame, metric: str, label: str, title: str):
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="x-small")
     fig.tight_layout()
     return fig
+
+
+def subset_sweep(sweep: pd.DataFrame, title: str = "Fitness subset size: accuracy and cost"):
+    """Two panels over the searches' fitness items per evaluation (log scale): the evolved merge's test
+    accuracy, and full-data fitness's end-to-end cost over the search's (seconds and FLOPs); ``sweep`` has
+    items, test_accuracy, end_to_end_seconds_ratio, end_to_end_flops_ratio, its first row the full-data search."""
+    fig, (acc, cost) = plt.subplots(1, 2, figsize=(10, 4))
+    full, part = sweep.iloc[0], sweep.iloc[1:]
+    acc.plot(part["items"], part["test_accuracy"], marker="o", label="IRT-fitness GA")
+    acc.axhline(full["test_accuracy"], color="grey", linestyle="--", label="full-data GA")
+    acc.set_xlabel("fitness items per evaluation")
+    acc.set_ylabel("test accuracy of the evolved merge")
+    acc.legend(fontsize="small")
+    cost.plot(part["items"], part["end_to_end_seconds_ratio"], marker="o", label="seconds")
+    cost.plot(part["items"], part["end_to_end_flops_ratio"], marker="s", label="FLOPs")
+    cost.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    cost.set_xlabel("fitness items per evaluation")
+    cost.set_ylabel("full-data cost / this search's (end to end)")
+    cost.legend(fontsize="small")
+    for ax in (acc, cost):
+        ax.set_xscale("log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -10,15 +10,19 @@ Shapes: m models, I items (test responses), d ability dimensions, n endpoint mod
   beta_i = sum_d a_id b_id (:meth:`ItemParameters.from_py_irt`); its abilities are gamma.
 * Estimators of a model's accuracy on all I items from its correctness on a subset
   (:func:`estimate`): the subset's (weighted) mean; p-IRT and gp-IRT (tinyBenchmarks: the model's
-  own ability fitted on the subset by maximum likelihood); mp-IRT and gmp-IRT (the paper's Eqs.
-  2-5: the merged model's ability is sum_j lambda_j gamma_j of the endpoints' full-data abilities,
-  only lambda fitted on the subset). The g- variants mix the observed subset accuracy with weight
+  own ability fitted on the subset); mp-IRT and gmp-IRT (the paper's Eqs. 2-5: the merged model's
+  ability is sum_j lambda_j gamma_j of the endpoints' full-data abilities, only lambda fitted on the
+  subset). Both fit under one prior on the ability (:class:`AbilityPrior`), so mp-IRT is p-IRT
+  restricted to the endpoints' span and differs from it only where that span is smaller than the
+  ability space (:func:`constrains`). The g- variants mix the observed subset accuracy with weight
   c (the paper's Eq. 5, :func:`mixed_accuracy`; :func:`choose_mixing` picks c on a population's
   models, as tinyBenchmarks does; the paper's code fixes 0.5). :func:`subset_estimates` gives
   every estimator from one subset, the abilities fitted once.
 * Subsets with weights (the paper's Extract step and its appendix C.1): random, IRT clustering
-  (k-means on the items' (alpha, beta)), representation clustering (k-means on the responses'
-  embeddings); each chosen item stands for its cluster, weighted by the cluster's share.
+  (k-means on the items' (alpha, beta)), representation clustering (the paper's Algorithm 2: the
+  endpoints' embeddings of each response concatenated, reduced by PCA, k-means,
+  :func:`representation_features`); each chosen item stands for its cluster, weighted by the
+  cluster's share.
 """
 from __future__ import annotations
 
@@ -77,54 +81,107 @@ def _neg_log_likelihood(p: np.ndarray, y: np.ndarray, eps: float = 1e-10) -> flo
     return -float(np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
 
 
-def fit_ability(y: np.ndarray, items: ItemParameters, ridge: float = 0.5) -> np.ndarray:
-    """(d,) the ability that maximises the likelihood of correctness ``y`` (k,) on ``items`` (k of them)
-    under a standard normal prior on abilities (``ridge`` 0.5 = ||gamma||^2 / 2, the MAP estimate; py-irt's
-    own model puts a normal prior on them): p-IRT's fit. Without the prior, an all-correct subset has no
-    finite answer, and on synthetic populations with 10-30 items p-IRT was then no better than the random
-    mean (tests/test_irt.py shows it is with the prior)."""
+@dataclass(frozen=True)
+class AbilityPrior:
+    """A normal prior on a model's abilities, N(``mean``, diag(``sd``^2)), each (d,): the one prior every
+    ability in the chapter is fitted under, p-IRT's and mp-IRT's alike (:func:`fit_ability`,
+    :func:`fit_lambda`). :meth:`standard` is N(0, I); :meth:`of_population` the mean and spread of a
+    fitted population's abilities (an empirical-Bayes stand-in for py-irt's hierarchical prior, whose
+    mean and precision are learned with the fit)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+    def __post_init__(self):
+        if self.mean.shape != self.sd.shape or self.mean.ndim != 1 or not np.all(self.sd > 0):
+            raise ValueError(f"a prior needs mean and sd of the same (d,) shape, sd > 0; got {self.mean.shape}, "
+                             f"{self.sd.shape}")
+
+    @property
+    def dims(self) -> int:
+        return len(self.mean)
+
+    @classmethod
+    def standard(cls, dims: int) -> "AbilityPrior":
+        return cls(np.zeros(dims), np.ones(dims))
+
+    @classmethod
+    def of_population(cls, abilities: np.ndarray, floor: float = 0.1) -> "AbilityPrior":
+        """Mean and sd (ddof 1, at least ``floor``) of fitted abilities (m, d)."""
+        a = np.asarray(abilities, dtype=float)
+        return cls(a.mean(axis=0), np.maximum(a.std(axis=0, ddof=1), floor))
+
+    def penalty(self, gamma: np.ndarray) -> float:
+        """-log prior density of ``gamma`` (d,), up to a constant."""
+        z = (np.asarray(gamma) - self.mean) / self.sd
+        return 0.5 * float(z @ z)
+
+
+def _prior(prior: AbilityPrior | None, dims: int) -> AbilityPrior:
+    prior = AbilityPrior.standard(dims) if prior is None else prior
+    if prior.dims != dims:
+        raise ValueError(f"a prior of {prior.dims} dimension(s) for items of {dims}")
+    return prior
+
+
+def fit_ability(y: np.ndarray, items: ItemParameters, prior: AbilityPrior | None = None) -> np.ndarray:
+    """(d,) p-IRT's ability: the maximum a-posteriori ability given correctness ``y`` (k,) on ``items``
+    (k of them, fixed) under ``prior`` (default N(0, I)). Without a prior an all-correct or all-wrong
+    subset has no finite answer, and at 10 items that is common."""
     y = np.asarray(y, dtype=float)
     if len(y) != len(items):
         raise ValueError(f"{len(y)} responses for {len(items)} items")
+    prior = _prior(prior, items.dims)
 
     def loss(g):
-        return _neg_log_likelihood(items.prob(g), y) + ridge * float(g @ g)
+        return _neg_log_likelihood(items.prob(g), y) + prior.penalty(g)
 
-    return minimize(loss, np.zeros(items.dims), method="BFGS").x
+    return minimize(loss, prior.mean.copy(), method="BFGS").x
 
 
-def fit_lambda(y: np.ndarray, items: ItemParameters, endpoints: np.ndarray, ridge: float = 0.5) -> np.ndarray:
-    """(n,) interpolation coefficients lambda maximising the likelihood of ``y`` (k,) on ``items`` under
-    ability sum_j lambda_j endpoints[j] (``endpoints`` (n, d): the endpoints' full-data abilities; the
-    paper's Eqs. 2-3), with a normal prior centred on equal weights (``ridge`` 0.5: unit variance; the
-    MAP estimate). The paper fits lambda by maximum likelihood; on a synthetic two-endpoint population
-    with 10 items the prior cut mp-IRT's mean error from 0.103 to 0.074, and on 3,000 items it moves
-    lambda by less than 0.01."""
+def fit_lambda(y: np.ndarray, items: ItemParameters, endpoints: np.ndarray, prior: AbilityPrior | None = None
+               ) -> np.ndarray:
+    """(n,) mp-IRT's interpolation coefficients (the paper's Eqs. 2-3): lambda maximising the posterior of
+    the ability sum_j lambda_j endpoints[j] given ``y`` (k,) on ``items``, ``endpoints`` (n, d) the
+    endpoints' abilities, under the same ``prior`` on that ability as :func:`fit_ability`'s. So mp-IRT
+    is p-IRT restricted to the endpoints' span: where the span is the whole ability space (n >= d, the
+    endpoints' abilities of full rank) the two give the same ability; only where n < d does Eq. 2
+    constrain. lambda itself is unconstrained, as in the paper's reference code; where n > d it is
+    not unique, the ability is."""
     y, g = np.asarray(y, dtype=float), np.asarray(endpoints, dtype=float)
     if g.ndim != 2 or g.shape[1] != items.dims:
         raise ValueError(f"endpoint abilities must be (n, {items.dims}), got {g.shape}")
+    prior = _prior(prior, items.dims)
 
     def loss(lam):
-        return _neg_log_likelihood(items.prob(lam @ g), y) + ridge * float((lam - 1 / len(g)) @ (lam - 1 / len(g)))
+        gamma = lam @ g
+        return _neg_log_likelihood(items.prob(gamma), y) + prior.penalty(gamma)
 
     return minimize(loss, np.full(len(g), 1.0 / len(g)), method="BFGS").x
 
 
+def constrains(endpoints: np.ndarray) -> bool:
+    """Whether Eq. 2 constrains a merge of endpoints with abilities ``endpoints`` (n, d): their span is
+    smaller than the ability space (rank < d)."""
+    g = np.asarray(endpoints, dtype=float)
+    return int(np.linalg.matrix_rank(g)) < g.shape[1]
+
+
 def ability_estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters,
-                     endpoints: np.ndarray | None = None) -> np.ndarray:
+                     endpoints: np.ndarray | None = None, prior: AbilityPrior | None = None) -> np.ndarray:
     """(d,) the ability an IRT estimator gives a model from correctness ``y_sub`` on ``subset`` (positions
     in ``items``): p-/gp-IRT fit it (:func:`fit_ability`), mp-/gmp-IRT set it to lambda . endpoints with
-    lambda fitted (:func:`fit_lambda`)."""
+    lambda fitted (:func:`fit_lambda`); both under ``prior`` (default N(0, I))."""
     y_sub, subset = np.asarray(y_sub, dtype=float), np.asarray(subset, dtype=int)
     if len(y_sub) != len(subset) or len(subset) == 0:
         raise ValueError(f"{len(y_sub)} responses for a subset of {len(subset)} items")
     sub_items = items.subset(subset)
     if estimator in (P_IRT, GP_IRT):
-        return fit_ability(y_sub, sub_items)
+        return fit_ability(y_sub, sub_items, prior)
     if estimator in (MP_IRT, GMP_IRT):
         if endpoints is None:
             raise ValueError(f"{estimator} needs the endpoints' abilities")
-        return fit_lambda(y_sub, sub_items, endpoints) @ np.asarray(endpoints, dtype=float)
+        return fit_lambda(y_sub, sub_items, endpoints, prior) @ np.asarray(endpoints, dtype=float)
     raise ValueError(f"{estimator!r} has no ability; IRT estimators: {', '.join(ESTIMATORS[1:])}")
 
 
@@ -136,7 +193,8 @@ def irt_accuracy(y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters, g
 
 
 def estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters,
-             weights: np.ndarray | None = None, endpoints: np.ndarray | None = None, c: float = 0.5) -> float:
+             weights: np.ndarray | None = None, endpoints: np.ndarray | None = None, c: float = 0.5,
+             prior: AbilityPrior | None = None) -> float:
     """One estimator's accuracy over all ``len(items)`` items from correctness ``y_sub`` on ``subset``
     (positions), ``weights`` the subset's (summing to 1; None: uniform).
 
@@ -152,7 +210,7 @@ def estimate(estimator: str, y_sub: np.ndarray, subset: np.ndarray, items: ItemP
     observed = float(w @ y_sub)
     if estimator == RANDOM:
         return observed
-    irt = irt_accuracy(y_sub, subset, items, ability_estimate(estimator, y_sub, subset, items, endpoints))
+    irt = irt_accuracy(y_sub, subset, items, ability_estimate(estimator, y_sub, subset, items, endpoints, prior))
     return float(mixed_accuracy(observed, irt, c)) if estimator in (GP_IRT, GMP_IRT) else float(irt)
 
 
@@ -163,15 +221,17 @@ def mixed_accuracy(observed: float, irt: float, c: float) -> float:
 
 
 def subset_estimates(y_sub: np.ndarray, subset: np.ndarray, items: ItemParameters, endpoints: np.ndarray,
-                     weights: np.ndarray | None = None, mixing=()) -> tuple[dict, dict]:
+                     weights: np.ndarray | None = None, mixing=(), prior: AbilityPrior | None = None
+                     ) -> tuple[dict, dict]:
     """Every estimator at once from correctness ``y_sub`` (k,) on ``subset`` (k positions in ``items``), the
     abilities fitted once: ({(estimator, c): accuracy}, {"p": p-IRT's gamma (d,), "mp": mp-IRT's gamma (d,)}).
     c is None for random, p-IRT and mp-IRT; gp- and gmp-IRT come once per c in ``mixing``. ``endpoints``
-    (n, d) the endpoints' abilities, ``weights`` (k,) the subset's (None: uniform)."""
+    (n, d) the endpoints' abilities, ``weights`` (k,) the subset's (None: uniform), ``prior`` the abilities'
+    (:func:`fit_ability`)."""
     w = np.full(len(subset), 1 / len(subset)) if weights is None else np.asarray(weights)
     observed = float(w @ y_sub)
-    gamma_p = ability_estimate(P_IRT, y_sub, subset, items)
-    gamma_mp = ability_estimate(MP_IRT, y_sub, subset, items, endpoints)
+    gamma_p = ability_estimate(P_IRT, y_sub, subset, items, prior=prior)
+    gamma_mp = ability_estimate(MP_IRT, y_sub, subset, items, endpoints, prior)
     p, mp = irt_accuracy(y_sub, subset, items, gamma_p), irt_accuracy(y_sub, subset, items, gamma_mp)
     out = {(RANDOM, None): observed, (P_IRT, None): p, (MP_IRT, None): mp}
     for c in mixing:
@@ -215,6 +275,18 @@ def cluster_subset(features: np.ndarray, k: int, seed: int) -> tuple[np.ndarray,
         weights.append(len(members) / len(x))
     order = np.argsort(chosen)
     return np.asarray(chosen)[order], np.asarray(weights)[order]
+
+
+def representation_features(embeddings, components: float, seed: int = 0) -> np.ndarray:
+    """(I, c) the paper's Algorithm 2 before its k-means: each item's embeddings under every endpoint
+    (``embeddings``: a list of (I, H), one an endpoint) concatenated (I, n H) and projected on their first
+    principal components (scikit-learn's PCA): ``components`` of them (at most min(I, n H)), or, when below
+    1, as many as keep that share of the variance."""
+    from sklearn.decomposition import PCA
+
+    x = np.concatenate([np.asarray(e, dtype=float) for e in embeddings], axis=1)
+    c = float(components) if components < 1 else int(min(components, *x.shape))
+    return PCA(n_components=c, svd_solver="full", random_state=seed).fit_transform(x)
 
 
 def irt_features(items: ItemParameters) -> np.ndarray:

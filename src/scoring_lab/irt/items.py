@@ -142,20 +142,30 @@ class ItemScorer:
         return value
 
     def _run(self, recipe: Recipe, positions: np.ndarray) -> Scored:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        ev, pool = self.evaluator, self.pool
         batches = list(self._states_of(positions))   # the frozen states, computed once and shared, not counted
         t0 = time.perf_counter()                     # the merge and the layers above the frozen ones
-        if self._loaded != recipe:
-            ev.upper.load(self.encoder(recipe))
-            self._loaded = recipe
-        correct = np.zeros(len(positions), dtype=np.uint8)
+        self._load(recipe)
         # the FLOPs depend on the items and the architecture, not the weights: counted the first time a set
         # of items is scored (the counter slows a forward by about a fifth), reused after
         items_key = array_digest(positions)
         counting = items_key not in self._flops
-        counter = FlopCounterMode(display=False) if counting else contextlib.nullcontext()
+        correct, flops = self._forward(positions, batches, counting)
+        if counting:
+            self._flops[items_key] = flops
+        return Scored(correct, self._flops[items_key], time.perf_counter() - t0)
+
+    def _load(self, recipe: Recipe) -> None:
+        if self._loaded != recipe:
+            self.evaluator.upper.load(self.encoder(recipe))
+            self._loaded = recipe
+
+    def _forward(self, positions: np.ndarray, batches: list, count: bool) -> tuple[np.ndarray, float]:
+        """((k,) 0/1 correctness of the loaded model on ``positions``, its FLOPs when ``count``, else 0)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        ev, pool = self.evaluator, self.pool
+        correct = np.zeros(len(positions), dtype=np.uint8)
+        counter = FlopCounterMode(display=False) if count else contextlib.nullcontext()
         with counter:
             for at, states in batches:
                 task, split = pool.tasks[pool.task[positions[at[0]]]], pool.split[positions[at[0]]]
@@ -163,9 +173,29 @@ class ItemScorer:
                 pred = decide(parts, head_probabilities(parts, ev.upper.embed(states, ev.batch_size)))
                 truth = data.labels[rows] if data.labels is not None and pred.ndim == 2 else data.scores[rows]
                 correct[at] = (pred == truth).all(axis=1) if pred.ndim == 2 else (pred == truth)
-        if counting:
-            self._flops[items_key] = float(counter.get_total_flops())
-        return Scored(correct, self._flops[items_key], time.perf_counter() - t0)
+        return correct, float(counter.get_total_flops()) if count else 0.0
+
+    def time_evaluation(self, recipe: Recipe, item_sets: dict) -> dict:
+        """One evaluation of ``recipe`` timed as a search pays for it, nothing from a cache: {"merge_seconds":
+        building its merged encoder and loading it, and per item set (``item_sets`` {name: positions}):
+        "<name>_seconds" scoring those items, "<name>_flops" their FLOPs}. The frozen states are read before
+        the clock starts (every model shares them)."""
+        out = {}
+        states = {name: list(self._states_of(np.asarray(p, dtype=int))) for name, p in item_sets.items()}
+        t0 = time.perf_counter()
+        self.evaluator.upper.load(self.encoder(recipe))
+        self._loaded = recipe
+        out["merge_seconds"] = time.perf_counter() - t0
+        for name, positions in item_sets.items():
+            positions = np.asarray(positions, dtype=int)
+            t0 = time.perf_counter()
+            self._forward(positions, states[name], False)
+            out[f"{name}_seconds"] = time.perf_counter() - t0
+            key = array_digest(positions)
+            if key not in self._flops:
+                self._flops[key] = self._forward(positions, states[name], True)[1]
+            out[f"{name}_flops"] = self._flops[key]
+        return out
 
     def embeddings(self, recipe: Recipe, positions) -> np.ndarray:
         """(k, H) pooled final-layer embeddings of the items at ``positions`` under ``recipe``'s encoder, cached."""

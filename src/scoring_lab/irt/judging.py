@@ -92,24 +92,57 @@ def compare_units(table: pd.DataFrame, pairs, value: str, direction: str, metric
     return _in_units(v, n_text)
 
 
-def equivalent_units(samples: dict, margin: float, metric: pm.CountMetric = MAE, alpha: float = 0.05) -> Verdict:
+def equivalent_units(samples: dict, margin, metric: pm.CountMetric = MAE, alpha: float = 0.05) -> Verdict:
     """A sameness claim over several cells ``samples`` {cell: (zeros, a, b)}: in each, two one-sided
-    paired t-tests (TOST) that a and b differ by less than ``margin``, and a one-sided test that they
-    differ by more; each family corrected with Holm. ``not held`` when some cell differs by more than
-    the margin after correction, ``held`` when every cell is equivalent, ``partly`` when some are,
-    else ``inconclusive``. Effect and 90% interval: TOST on every cell's units together."""
-    parts = [verdicts.equivalent(pm.pair(metric, s), margin, alpha) for s in samples.values()]
+    paired t-tests (TOST) that a and b differ by less than the cell's margin (``margin``: one for all, or
+    {cell: margin}), and a one-sided test that they differ by more; each family corrected with Holm. ``not
+    held`` when some cell differs by more than its margin after correction, ``held`` when every cell is
+    equivalent, ``partly`` when some are, else ``inconclusive``. Effect and 90% interval: TOST on every
+    cell's units together, against the cells' mean margin."""
+    margins = {c: float(margin[c] if isinstance(margin, dict) else margin) for c in samples}
+    parts = [verdicts.equivalent(pm.pair(metric, s), margins[c], alpha) for c, s in samples.items()]
     same = multipletests([p.p_value for p in parts], alpha=alpha, method="holm")[0]
-    beyond = multipletests([_beyond_p(p, margin) for p in parts], alpha=alpha, method="holm")[0]
+    beyond = multipletests([_beyond_p(p, margins[c]) for p, c in zip(parts, samples)], alpha=alpha,
+                           method="holm")[0]
     k, m = int(sum(same)), len(parts)
     verdict = (verdicts.NOT_HELD if any(beyond) else verdicts.HELD if k == m else verdicts.PARTLY if k
                else verdicts.INCONCLUSIVE)
-    overall = verdicts.equivalent(pm.pair(metric, samples, "pooled"), margin, alpha)
-    test = (f"{k} of {m} cells equivalent within ±{margin:g} after Holm's correction of {m} TOSTs "
+    mean_margin = float(np.mean(list(margins.values())))
+    overall = verdicts.equivalent(pm.pair(metric, samples, "pooled"), mean_margin, alpha)
+    within = f"±{mean_margin:g}" if len(set(margins.values())) == 1 else \
+        f"their margins (±{min(margins.values()):.3f} to ±{max(margins.values()):.3f})"
+    test = (f"{k} of {m} cells equivalent within {within} after Holm's correction of {m} TOSTs "
             f"({int(sum(beyond))} differ by more after Holm); effect and interval: "
             + overall.test.replace("test responses", UNIT_WORDS))
     return Verdict(verdict, overall.effect, overall.ci_low, overall.ci_high, overall.n, test, overall.p_value,
                    n_text=f"{overall.n} units in {m} cells", held_each=tuple(bool(x) for x in same))
+
+
+def no_worse_units(samples: dict, margins: dict, alpha: float = 0.05) -> Verdict:
+    """A non-inferiority claim over several cells ``samples`` {cell: (zeros, a, b)}, ``a`` the per-unit error
+    of the claimed alternative (lower is better): in each cell, a one-sided paired t-test (scipy) that a's mean
+    exceeds b's by less than the cell's margin (``margins`` {cell: margin}), and one that it exceeds it by
+    more; each family corrected with Holm. ``held`` when every cell is no worse, ``not held`` when some cell
+    is worse by more than its margin, ``partly`` when some cells are no worse, else ``inconclusive``. Effect
+    and 90% interval (the two one-sided 5% bounds): every cell's units together."""
+    diffs = {c: np.asarray(s[1], dtype=float) - np.asarray(s[2], dtype=float) for c, s in samples.items()}
+    below = [stats.ttest_1samp(d - margins[c], 0.0, alternative="less").pvalue if d.std() else
+             float(d.mean() >= margins[c]) for c, d in diffs.items()]
+    above = [stats.ttest_1samp(d - margins[c], 0.0, alternative="greater").pvalue if d.std() else
+             float(d.mean() <= margins[c]) for c, d in diffs.items()]
+    ok = multipletests(below, alpha=alpha, method="holm")[0]
+    worse = multipletests(above, alpha=alpha, method="holm")[0]
+    k, m = int(sum(ok)), len(diffs)
+    verdict = (verdicts.NOT_HELD if any(worse) else verdicts.HELD if k == m else verdicts.PARTLY if k
+               else verdicts.INCONCLUSIVE)
+    d = np.concatenate(list(diffs.values()))
+    half = float(stats.t.ppf(1 - alpha, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    low, high = min(margins.values()), max(margins.values())
+    test = (f"{k} of {m} cells no worse than their margins (±{low:.3f} to ±{high:.3f}) after Holm's correction of "
+            f"{m} one-sided paired t-tests ({int(sum(worse))} worse by more after Holm); effect and 90% interval: "
+            f"the mean difference over every cell's {UNIT_WORDS}")
+    return Verdict(verdict, float(d.mean()), float(d.mean() - half), float(d.mean() + half), len(d), test,
+                   n_text=f"{len(d)} units in {m} cells", held_each=tuple(bool(x) for x in ok))
 
 
 def _beyond_p(v: Verdict, margin: float, alpha: float = 0.05) -> float:
@@ -121,19 +154,34 @@ def _beyond_p(v: Verdict, margin: float, alpha: float = 0.05) -> float:
     return float(stats.t.sf((abs(v.effect) - margin) / se, df))
 
 
-def by_task(correct_a: np.ndarray, correct_b: np.ndarray, task: np.ndarray, names) -> dict:
+def _split(correct, keep: np.ndarray):
+    """One model's 0/1 (k,) on ``keep``, or each replicate's of a list of them (pooled by :func:`paired_metrics.pair`)."""
+    if isinstance(correct, (list, tuple)):
+        return [np.asarray(c)[keep] for c in correct]
+    return np.asarray(correct)[keep]
+
+
+def by_task(correct_a, correct_b, task: np.ndarray, names) -> dict:
     """{task name: (ones, a's 0/1 (k_t,), b's (k_t,))}: two models' correctness on the same test items,
-    split by ``task`` (k,) indices into ``names``."""
-    return {n: (np.ones(int((task == j).sum())), np.asarray(correct_a)[task == j], np.asarray(correct_b)[task == j])
+    split by ``task`` (k,) indices into ``names``; a model given as a list of (k,), one per replicate (a
+    search's seeds and subsets), keeps the list, and the comparison pools the replicates per item."""
+    return {n: (np.ones(int((task == j).sum())), _split(correct_a, task == j), _split(correct_b, task == j))
             for j, n in enumerate(names) if (task == j).any()}
+
+
+def _mean_correct(samples: dict, side: int) -> np.ndarray:
+    """(k,) one side's correctness over every task's items, its replicates averaged per item."""
+    parts = [s[side] for s in samples.values()]
+    return np.concatenate([np.mean(p, axis=0) if isinstance(p, list) else p for p in parts])
 
 
 def compare_accuracy(samples: dict, direction: str, n_resamples: int, seed: int) -> Verdict:
     """A beats B in accuracy (all items: tasks pooled) on ``samples`` {task: (ones, a, b)}: paired
-    bootstrap within tasks, McNemar beside it."""
-    a = np.concatenate([s[1] for s in samples.values()])
-    b = np.concatenate([s[2] for s in samples.values()])
-    return verdicts.compare(pm.pair(pm.ACCURACY, samples, "pooled"), direction, n_resamples, seed, correct=(a, b))
+    bootstrap within tasks (replicates pooled per item), McNemar beside it when each side is one model."""
+    a, b = _mean_correct(samples, 1), _mean_correct(samples, 2)
+    single = np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()
+    return verdicts.compare(pm.pair(pm.ACCURACY, samples, "pooled"), direction, n_resamples, seed,
+                            correct=(a, b) if single else None)
 
 
 def compare_many(comparisons: dict, overall: str, direction: str, n_resamples: int, seed: int) -> Verdict:
@@ -146,16 +194,9 @@ def compare_many(comparisons: dict, overall: str, direction: str, n_resamples: i
 def close_to_accuracy(samples: dict, margin: float, n_resamples: int, seed: int) -> Verdict:
     """"A comes close to B" as one-sided non-inferiority: A's accuracy minus B's has its 95% interval
     at or above ``-margin`` (paired bootstrap within tasks), McNemar beside it."""
-    a = np.concatenate([s[1] for s in samples.values()])
-    b = np.concatenate([s[2] for s in samples.values()])
+    a, b = _mean_correct(samples, 1), _mean_correct(samples, 2)
     v = verdicts.difference_band(pm.pair(pm.ACCURACY, samples, "pooled"), at_least=-margin,
                                  n_resamples=n_resamples, seed=seed)
+    if not (np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()):
+        return v
     return replace(v, test=f"{v.test}; McNemar exact p = {verdicts.mcnemar_p(a, b):.3g}")
-
-
-def no_worse_units(a: np.ndarray, b: np.ndarray, margin: float, n_resamples: int, seed: int, n_text: str) -> Verdict:
-    """A's mean per-unit error at most ``margin`` above B's: the 95% paired bootstrap interval of the
-    difference at or below ``margin``."""
-    v = verdicts.difference_band(pm.pair(MAE, (np.zeros(len(a)), a, b)), at_most=margin, n_resamples=n_resamples,
-                                 seed=seed)
-    return _in_units(v, n_text)

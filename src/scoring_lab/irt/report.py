@@ -1,6 +1,7 @@
 """The IRT chapter's result tables: the population, every search's evaluations and how its fitness
 tracked the truth, NSGA-II's Pareto set, the reported accuracy of the chosen models beside the
-standard merges and the endpoints, and what each search's fitness cost (the paper's Tables 6-7).
+standard merges and the endpoints, and each arm's test accuracy over its replicates (what each arm
+costs is :mod:`~scoring_lab.irt.cost`'s).
 
 Shapes: k_fit fitness items, k reported items (``eval_pos``), n endpoints (the group's tasks).
 """
@@ -16,6 +17,7 @@ from .search_space import SearchSpace
 from .searches import SearchResult, SearchRun
 
 OWN_SCORERS = "per-task scorers (each on its own task)"
+RANDOM_SEARCH = "random search (best of the population)"
 
 
 def population_table(recipes: list[Recipe], y: np.ndarray, fit_pos: np.ndarray, eval_pos: np.ndarray,
@@ -30,11 +32,17 @@ def population_table(recipes: list[Recipe], y: np.ndarray, fit_pos: np.ndarray, 
     return pd.DataFrame(rows)
 
 
+def recorded(searches: dict[SearchRun, SearchResult]) -> dict[SearchRun, SearchResult]:
+    """The searches whose every evaluation's truth was recorded: each arm's first replicate at the profile's
+    subset size."""
+    return {run: r for run, r in searches.items() if run.replicate == 0 and run.per_task is None}
+
+
 def evolution_table(searches: dict[SearchRun, SearchResult]) -> pd.DataFrame:
     """run, generation, individual, estimated_fitness, true_fitness (and per-task true fitness) of every
-    evaluation of every search."""
+    evaluation of every :func:`recorded` search."""
     parts = []
-    for run, r in searches.items():
+    for run, r in recorded(searches).items():
         h = r.evolution.history[["generation", "individual"]].reset_index(drop=True)
         parts.append(pd.concat([h, r.log], axis=1).assign(run=run.label))
     t = pd.concat(parts, ignore_index=True)
@@ -44,13 +52,13 @@ def evolution_table(searches: dict[SearchRun, SearchResult]) -> pd.DataFrame:
 
 def fitness_agreement(searches: dict[SearchRun, SearchResult], scorer: ItemScorer, fit_pos: np.ndarray
                       ) -> pd.DataFrame:
-    """Per search: how its fitness agreed with the truth over its evaluations (Spearman rho, mean absolute
-    gap; rho is NaN when either side is constant) and for its chosen model (what the search saw against its
-    true fitness-item accuracy)."""
+    """Per :func:`recorded` search: how its fitness agreed with the truth over its evaluations (Spearman rho, mean
+    absolute gap; rho is NaN when either side is constant) and for its chosen model (what the search saw
+    against its true fitness-item accuracy)."""
     from scipy.stats import spearmanr
 
     rows = []
-    for run, r in searches.items():
+    for run, r in recorded(searches).items():
         log = r.log
         chosen = r.evolution.best_fitness
         seen = float(np.max(chosen @ (np.bincount(scorer.pool.task[fit_pos]) / len(fit_pos)))
@@ -85,9 +93,11 @@ def accuracy_row(name: str, recipe: Recipe, scorer: ItemScorer, eval_pos: np.nda
 
 def results_table(searches: dict[SearchRun, SearchResult], baselines: dict[str, Recipe], space: SearchSpace,
                   scorer: ItemScorer, eval_pos: np.ndarray) -> pd.DataFrame:
-    """Reported-split accuracy (all items and per task) of every search's chosen model, the ``baselines``,
-    and each task's own scorer on its own items (the paper's 'Finetuned')."""
-    rows = [accuracy_row(run.label, r.chosen, scorer, eval_pos) for run, r in searches.items()]
+    """Reported-split accuracy (all items and per task) of every search's chosen model (a row per replicate,
+    ``replicate`` set; the sweep's runs apart), the ``baselines`` (the random search among them), and each
+    task's own scorer on its own items (the paper's 'Finetuned')."""
+    rows = [{**accuracy_row(run.label, r.chosen, scorer, eval_pos), "replicate": run.replicate}
+            for run, r in searches.items()]
     rows += [accuracy_row(n, r, scorer, eval_pos) for n, r in baselines.items()]
     own = {t: accuracy_row("", r, scorer, eval_pos)[t] for t, r in zip(space.group, space.endpoints())}
     sizes = np.bincount(scorer.pool.task[eval_pos], minlength=len(space.group))
@@ -95,18 +105,9 @@ def results_table(searches: dict[SearchRun, SearchResult], baselines: dict[str, 
     return pd.DataFrame(rows)
 
 
-def compute_table(searches: dict[SearchRun, SearchResult], results: pd.DataFrame, full: SearchRun) -> pd.DataFrame:
-    """Tables 6-7 analog: per search its evaluations, items scored, seconds and FLOPs of its fitness
-    computation, models per hour, its chosen model's test accuracy (from ``results``), and the FLOPs ratio
-    to the ``full``-data search."""
-    res = results.set_index("model")
-    rows = []
-    for run, r in searches.items():
-        log = r.log
-        rows.append({"run": run.label, "evaluations": len(log), "items_scored": int(log["items_scored"].sum()),
-                     "seconds": float(log["seconds"].sum()), "flops": float(log["flops"].sum()),
-                     "test_accuracy": float(res.loc[run.label, "test_accuracy"])})
-    t = pd.DataFrame(rows)
-    t["flops_ratio"] = float(searches[full].log["flops"].sum()) / t["flops"]
-    t["models_per_hour"] = t["evaluations"] / t["seconds"] * 3600
-    return t
+def arm_summary(results: pd.DataFrame, arms) -> pd.DataFrame:
+    """model, replicates, test_accuracy (mean over replicates), sd, min, max: each search arm's chosen models."""
+    t = results[results["model"].isin(list(arms))]
+    out = t.groupby("model", sort=False)["test_accuracy"].agg(replicates="count", test_accuracy="mean", sd="std",
+                                                               low="min", high="max")
+    return out.reindex([a for a in arms if a in out.index]).reset_index()

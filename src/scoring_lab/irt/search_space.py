@@ -4,8 +4,8 @@ the standard merges beside the searches, and the seeded draws of items and popul
 
 Every draw is seeded by the study's seed and a stream number of its own (1: the population, 2: the
 validation models, 3: the held-out models, 5: the population-size study's members, 6: the
-searches' fitness subset; 4 is the calibration's split of the fitness items), so adding a draw
-moves no other.
+searches' fitness subsets, 7: the models the evaluation cost is timed on; 4 is the calibration's
+split of the fitness items), so adding a draw moves no other.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.task import Task
 from ..merging.evaluation import Merge
+from ..merging.task_vectors import DENSITY_METHODS
 from .items import Recipe
 
 POPULATION_METHODS = ("task_arithmetic", "ties", "dare_ties", "dare_linear", "linear", "slerp")
@@ -36,8 +37,10 @@ def resolve_group(tasks: dict[str, Task], group) -> tuple[tuple[str, ...], str]:
 @dataclass(frozen=True)
 class SearchSpace:
     """The merge ``group``'s endpoints and the searches' merge ``method`` (``irt.evolve_method``) over all of
-    them: a candidate is x = (weight per endpoint, density), (n + 1,) within :attr:`bounds`. ``seed``: the
-    study's, for the merges' own randomness and every draw here."""
+    them: a candidate is x = (a weight per endpoint, then a density per endpoint) (2n,) within
+    :attr:`bounds`, the genome of the MERGE3 reference code's DARE-TIES (a weight and a density per model);
+    a method without densities ignores the second half. ``seed``: the study's, for the merges' own
+    randomness and every draw here."""
 
     group: tuple[str, ...]
     method: str
@@ -47,31 +50,64 @@ class SearchSpace:
         """Each task's own scorer, in group order."""
         return [Recipe((t,)) for t in self.group]
 
-    def recipe(self, x) -> Recipe:
-        """The searches' model of x (n + 1,): ``method`` over every endpoint, x rounded to 4 decimals."""
+    def members_of(self, recipe: Recipe) -> np.ndarray:
+        """(n_r,) the group positions of ``recipe``'s members (the rows of the endpoints' abilities mp-IRT
+        combines for it)."""
+        return np.array([self.group.index(t) for t in recipe.members], dtype=int)
+
+    def recipe(self, x, members=None) -> Recipe:
+        """The searches' kind of model of x (2 n_r,): ``method`` over ``members`` (default: every endpoint),
+        their weights then their densities, x rounded to 4 decimals."""
+        members = self.group if members is None else tuple(members)
         x = np.round(np.asarray(x, dtype=float), 4)
-        return Recipe(self.group, Merge(self.method, density=float(x[-1]), weights=tuple(float(v) for v in x[:-1]),
-                                        seed=self.seed))
+        n = len(members)
+        if x.shape != (2 * n,):
+            raise ValueError(f"a candidate of {n} members is (weights, densities) of length {2 * n}, got {x.shape}")
+        density = tuple(float(v) for v in x[n:]) if self.method in DENSITY_METHODS else 1.0
+        return Recipe(members, Merge(self.method, density=density, weights=tuple(float(v) for v in x[:n]),
+                                     seed=self.seed))
+
+    @property
+    def method_label(self) -> str:
+        """The searches' merge method by name ("DARE + TIES")."""
+        return self.recipe(np.ones(2 * len(self.group))).merge.label().split(" (")[0]
+
+    def bounds_of(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high), each (2n,): weights in [0, 1], densities in [0.1, 1]."""
+        return np.r_[np.zeros(n), np.full(n, 0.1)], np.ones(2 * n)
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high), each (n + 1,): weights in [0, 1], the density in [0.1, 1]."""
-        n = len(self.group)
-        return np.r_[np.zeros(n), 0.1], np.ones(n + 1)
+        """The searches' bounds, over every endpoint (:meth:`bounds_of`)."""
+        return self.bounds_of(len(self.group))
 
-    def random_recipes(self, count: int, stream: int) -> list[Recipe]:
-        """``count`` recipes of the searches' kind, x drawn uniformly within the bounds (seeded by ``stream``)."""
+    def random_recipes(self, count: int, stream: int, sizes=None) -> list[Recipe]:
+        """``count`` recipes of the searches' kind, x drawn uniformly within the bounds (seeded by ``stream``);
+        the j-th merges ``sizes[j % len(sizes)]`` endpoints drawn at random (default: every endpoint)."""
         rng = np.random.default_rng([self.seed, stream])
-        low, high = self.bounds
-        return [self.recipe(rng.uniform(low, high)) for _ in range(count)]
+        sizes = tuple(sizes or (len(self.group),))
+        out = []
+        for j in range(count):
+            k = sizes[j % len(sizes)]
+            members = tuple(self.group[i] for i in np.sort(rng.choice(len(self.group), size=k, replace=False)))
+            low, high = self.bounds_of(k)
+            out.append(self.recipe(rng.uniform(low, high), members))
+        return out
+
+    @property
+    def merge_sizes(self) -> tuple[int, ...]:
+        """How many endpoints the validation and held-out merges take, in turn: every size from 2 to n, so that
+        pairs, whose two abilities span less of the ability space, are among them (the paper's Fig. 3 merges
+        two endpoints)."""
+        return tuple(range(2, len(self.group) + 1))
 
     def validation(self, count: int) -> list[Recipe]:
         """The models the dimension and c are chosen on."""
-        return self.random_recipes(count, 2)
+        return self.random_recipes(count, 2, self.merge_sizes)
 
     def held_out(self, count: int) -> list[Recipe]:
         """The merged models the estimators are judged on."""
-        return self.random_recipes(count, 3)
+        return self.random_recipes(count, 3, self.merge_sizes)
 
     def population(self, merges: int) -> list[Recipe]:
         """The endpoints, the pre-trained encoder and ``merges`` random merges (method, members, weights,
@@ -99,10 +135,11 @@ class SearchSpace:
         out.update({f"endpoint: {t}": r for t, r in zip(self.group, self.endpoints())})
         return out
 
-    def fitness_subset(self, fit_task: np.ndarray, per_task: int) -> np.ndarray:
-        """(k,) the searches' subset, positions into the fitness items: ``per_task`` random ones of each task
-        (``fit_task`` (k_fit,) the fitness items' task index), sorted within each task."""
-        rng = np.random.default_rng([self.seed, 6])
+    def fitness_subset(self, fit_task: np.ndarray, per_task: int, replicate: int = 0) -> np.ndarray:
+        """(k,) a search's subset, positions into the fitness items: ``per_task`` random ones of each task
+        (``fit_task`` (k_fit,) the fitness items' task index), sorted within each task; each ``replicate`` and
+        size draws its own."""
+        rng = np.random.default_rng([self.seed, 6, replicate, per_task])
         parts = [np.sort(rng.choice(np.flatnonzero(fit_task == j), size=min(per_task, int((fit_task == j).sum())),
                                     replace=False)) for j in range(len(self.group))]
         return np.concatenate(parts)

@@ -11,8 +11,10 @@
   dimension chosen on validation models, the endpoints' abilities;
 * the estimators judged on held-out merged models (:mod:`~scoring_lab.irt.evaluation_tables`, Figs.
   3-4), the extractors compared and the population's size checked;
-* the evolutionary searches (:mod:`~scoring_lab.irt.searches`) and the tables of their results
-  (:mod:`~scoring_lab.irt.report`); :mod:`~scoring_lab.irt.findings` puts them in words and claims.
+* the evolutionary searches (:mod:`~scoring_lab.irt.searches`: every arm over replicates, and the
+  subset-size sweep), the tables of their results (:mod:`~scoring_lab.irt.report`) and what each
+  arm's fitness costs end to end (:mod:`~scoring_lab.irt.cost`); :mod:`~scoring_lab.irt.findings`
+  puts them in words and claims.
 
 Every model's correctness is cached by its recipe, IRT fits, the estimator tables and the searches
 by their inputs, so a warm chapter reruns nothing and only reads tables back.
@@ -26,16 +28,17 @@ import pandas as pd
 
 from ..data.task import Task
 from ..merging.evaluation import MergeEvaluator
-from ..models.cache import ArtifactCache
+from ..models.cache import ArtifactCache, code_version
 from ..models.per_task import TrainedScorer
 from ..profiles import Profile
 from ..study_steps import TimedSteps
-from . import report, units
+from . import cost, report, units
 from .calibration import Calibration, IRTFits, calibrate
 from .evaluation import split_error_tables
 from .evaluation_tables import EvaluationTables
 from .items import ItemPool, ItemScorer, Recipe
 from .search_space import SearchSpace, resolve_group
+from .report import RANDOM_SEARCH
 from .searches import Searches, SearchResult, SearchRun, SearchRuns
 
 
@@ -57,7 +60,8 @@ class IRTStudy(TimedSteps):
         self.fit_pos = self.pool.positions(s.fitness_split)
         self.eval_pos = self.pool.positions(s.eval_split)
         self.space = SearchSpace(self.group, s.evolve_method, self.seed)
-        self.runs = SearchRuns.of(s)
+        self.fit_counts = np.bincount(self.pool.task[self.fit_pos], minlength=len(self.group))
+        self.runs = SearchRuns.of(s, self.fit_counts)
         self.timing: dict[str, float] = {}
         self._memo: dict = {}
 
@@ -84,10 +88,18 @@ class IRTStudy(TimedSteps):
         return self._once("held_out", lambda: self._timed("held-out merged models", lambda: self.correctness(
             self.space.held_out(self.settings.held_out_models), self.eval_pos, "held-out models")))
 
-    def fitness_subset(self) -> np.ndarray:
-        """(k,) positions (into the fitness items) of the searches' subset: ``fitness_items`` per task, random."""
-        return self._once("fitness_subset", lambda: self.space.fitness_subset(self.pool.task[self.fit_pos],
-                                                                              self.settings.fitness_items))
+    def fitness_subset(self, replicate: int = 0, per_task: int | None = None) -> np.ndarray:
+        """(k,) positions (into the fitness items) of a search's subset: ``per_task`` (default the profile's
+        ``fitness_items``) random items of each task, drawn afresh for each replicate and size."""
+        per_task = per_task or self.settings.fitness_items
+        return self.space.fitness_subset(self.pool.task[self.fit_pos], per_task, replicate)
+
+    def random_search(self) -> Recipe:
+        """Random search over the population: of its random merges (each already scored on every item for the
+        IRT fit), the one with the highest accuracy on all fitness items (ties: the first)."""
+        fixed = len(self.group) + 1
+        acc = self.population_correctness()[fixed:, self.fit_pos].mean(axis=1)
+        return self.population_recipes()[fixed + int(np.argmax(acc))]
 
     def baselines(self) -> dict[str, Recipe]:
         """The standard merges at their default coefficients (weights 1) and the endpoints."""
@@ -140,29 +152,45 @@ class IRTStudy(TimedSteps):
         return self._once("population_size", lambda: self._timed("population size (IRT refits)", lambda:
                           self.tables.population_sizes(self.held_out(), self.chosen_mixing())))
 
+    def extractor_margins(self) -> pd.DataFrame:
+        """The extractor claim's tolerance per (subset size, estimator), from the validation models' spread."""
+        return self._once("extractor_margins", lambda: self._timed("extractor margins (validation items)", lambda:
+                          self.tables.extractor_margins(self.chosen_mixing())))
+
     def extractor_units(self) -> pd.DataFrame:
         """The extractor study's errors per (held-out model, subset), for its claim (:mod:`~scoring_lab.irt.units`)."""
         return self._once("extractor_units", lambda: self._timed("extractors per unit (claims)", lambda:
                           units.extractor_units(self.tables, self.held_out(), self.chosen_mixing())))
-
-    def population_units(self) -> pd.DataFrame:
-        """The population-size study's errors per (held-out model, subset), for its claim."""
-        return self._once("population_units", lambda: self._timed("population size per unit (claims)", lambda:
-                          units.population_units(self.tables, self.held_out(), self.chosen_mixing())))
 
     def test_correct(self, recipe: Recipe) -> np.ndarray:
         """(k,) ``recipe``'s 0/1 correctness on the reported items (cached per recipe)."""
         return self.scorer.score(recipe, self.eval_pos).correct.astype(float)
 
     # ---- the searches and their results ---------------------------------------------------------
-    def searches(self) -> dict[SearchRun, SearchResult]:
-        """The three searches (:attr:`runs`), run or read back from the cache."""
-        def run_all():
-            searches = Searches(self.space, self.scorer, self.fit_pos, self.fitness_subset(), self.calibration,
-                                self.chosen_mixing(), self.settings, self.seed, self.cache)
-            return {run: searches.run(run) for run in self.runs}
+    def _searches(self) -> Searches:
+        return Searches(self.space, self.scorer, self.fit_pos, self.fitness_subset, self.calibration,
+                        self.chosen_mixing(), self.settings, self.seed, self.cache)
 
-        return self._once("searches", lambda: self._timed("evolutionary searches", run_all))
+    def searches(self) -> dict[SearchRun, SearchResult]:
+        """Every arm's replicates (:attr:`runs`), run or read back from the cache."""
+        def run_all():
+            from tqdm.auto import tqdm
+
+            searches, runs = self._searches(), list(self.runs)
+            return {run: searches.run(run) for run in tqdm(runs, desc="searches", disable=not self.progress,
+                                                               leave=False)}
+
+        return self._once("searches", lambda: self._timed("evolutionary searches (every arm, every replicate)",
+                                                          run_all))
+
+    def sweep_searches(self) -> dict[SearchRun, SearchResult]:
+        """The estimator's GA at each subset size of the sweep (replicate 0; the profile's size is the arm's)."""
+        def run_all():
+            searches, found = self._searches(), self.searches()
+            return {run: found[run] if run in found else searches.run(run)
+                    for run in self.runs.sweep_runs(self.settings.fitness_items)}
+
+        return self._once("sweep", lambda: self._timed("subset-size sweep (Table 7)", run_all))
 
     def evolution_table(self) -> pd.DataFrame:
         return report.evolution_table(self.searches())
@@ -174,12 +202,89 @@ class IRTStudy(TimedSteps):
         return report.pareto_table(self.searches()[self.runs.per_task], self.space, self.scorer, self.fit_pos)
 
     def results(self) -> pd.DataFrame:
+        """Every search's chosen model (a row per replicate), the baselines and the per-task scorers, on the
+        reported items."""
         return self._once("results", lambda: self._timed("test accuracy of the chosen models", lambda:
-                          report.results_table(self.searches(), self.baselines(), self.space, self.scorer,
+                          report.results_table(self.searches(), {RANDOM_SEARCH: self.random_search(),
+                                                                 **self.baselines()}, self.space, self.scorer,
                                                self.eval_pos)))
 
+    def arm_table(self) -> pd.DataFrame:
+        """Each arm's test accuracy over its replicates (mean, sd, range)."""
+        return report.arm_summary(self.results(), [a.label for a in self.runs.arms])
+
+    # ---- what the fitness costs ------------------------------------------------------------------
+    def cost_timing(self) -> pd.DataFrame:
+        """:func:`~scoring_lab.irt.cost.timed_evaluations` on ``cost_models`` merges of the searches' kind, over
+        the fitness pool and every subset size the searches use, cached (a warm chapter times nothing)."""
+        def compute():
+            subsets = {k: self.fitness_subset(0, k) for k in sorted({self.settings.fitness_items, *self.runs.sweep})}
+            recipes = self.space.random_recipes(self.settings.cost_models, 7)
+            return cost.timed_evaluations(self.scorer, recipes, self.fit_pos, subsets)
+
+        return self._once("cost_timing", lambda: self._timed("per-evaluation cost timed (merge, load, scoring)",
+                                                             lambda: self.tables._cached(
+                                                                 "cost-timing", {"code": code_version(cost)},
+                                                                 compute)))
+
+    def setup(self) -> dict:
+        """The IRT route's one-off cost (:func:`~scoring_lab.irt.cost.setup_cost`): the population and the
+        validation models scored on the fitness items, every py-irt fit of the calibration."""
+        s, m = self.settings, len(self.population_recipes())
+        fits = sum(self.fits.seconds(d) for d in s.dims)
+        flops = sum(cost.fit_flops(m, len(self.pool), d, s.irt_epochs) for d in s.dims)
+        return cost.setup_cost(self.cost_timing(), m + s.validation_models, fits, flops)
+
+    def arm_costs(self) -> dict:
+        """{arm: (evaluations per search, the item set it scores, the estimator's seconds per evaluation, whether
+        it pays the IRT set-up)} over every replicate of each arm and each size of the sweep."""
+        found = {**self.searches(), **self.sweep_searches()}
+        out = {}
+        for run, r in found.items():
+            if run.label in out:
+                continue
+            logs = [f.log for q, f in found.items() if q.label == run.label]
+            items = cost.FULL_ITEMS if run.estimator is None else str(run.per_task or self.settings.fitness_items)
+            irt = run.estimator not in (None, "random")
+            out[run.label] = (float(np.mean([len(g) for g in logs])), items,
+                              float(pd.concat(logs)["estimator_seconds"].mean()), irt)
+        return out
+
     def compute_table(self) -> pd.DataFrame:
-        return report.compute_table(self.searches(), self.results(), self.runs.full)
+        """The ledger of every arm (:func:`~scoring_lab.irt.cost.ledger`) with its test accuracy (mean over its
+        replicates)."""
+        t = cost.ledger(self.arm_costs(), self.cost_timing(), self.setup(), self.runs.full.label)
+        res = self.results()
+        acc = res[res["model"].isin(t["arm"])].groupby("model")["test_accuracy"].mean()
+        return t.assign(test_accuracy=t["arm"].map(acc))
+
+    def compute_ratio(self, n_resamples: int, seed: int) -> tuple[float, float, float]:
+        """(the end-to-end seconds ratio of the full-data GA to the estimator's GA, its 95% interval over the
+        timed merges; :func:`~scoring_lab.irt.cost.ratio_interval`)."""
+        evaluations, items, extra, _ = self.arm_costs()[self.runs.estimated.label]
+        s = self.settings
+        fits = sum(self.fits.seconds(d) for d in s.dims)
+        return cost.ratio_interval(self.cost_timing(), items, evaluations, extra,
+                                   len(self.population_recipes()) + s.validation_models, fits, n_resamples, seed)
+
+    def sweep_table(self) -> pd.DataFrame:
+        """The analog of the paper's Table 7: per subset size of the sweep, items per task and in all, the
+        share of the fitness pool, the evolved merge's test accuracy, its per-evaluation and end-to-end cost
+        ratios to full-data fitness; the full-data GA's own row first (replicate 0 for every row)."""
+        ledger = self.compute_table().set_index("arm")
+        sweep = self.sweep_searches()
+        full = self.searches()[self.runs.full]
+        rows = [(self.runs.full.label, len(self.fit_pos), full)] + [
+            (run.label, len(r.subset), r) for run, r in sweep.items()]
+        out = []
+        for label, k, r in rows:
+            led = ledger.loc[label]
+            out.append({"run": label, "items": k, "share_of_pool": k / len(self.fit_pos),
+                        "evaluations": len(r.log), "test_accuracy": float(self.test_correct(r.chosen).mean()),
+                        "seconds_per_evaluation": led["seconds_per_evaluation"],
+                        "end_to_end_seconds_ratio": led["end_to_end_seconds_ratio"],
+                        "end_to_end_flops_ratio": led["end_to_end_flops_ratio"]})
+        return pd.DataFrame(out)
 
     def timing_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"step": k, "seconds": round(v, 1)} for k, v in self.timing.items()])

@@ -44,11 +44,12 @@ class Merge:
     coefficients: optional per-task, per-parameter-prefix scaling of the task vectors before the
     merge (layer-wise coefficients, :mod:`scoring_lab.merging.adamerging`), ``((task, ((prefix, c), ...)), ...)``;
     weights: optional per-member merge weights, in the group's order (the coefficients an evolutionary
-    search tunes); seed: DARE's random drop.
+    search tunes); density: TIES's and DARE's share kept, one for all members or one per member (a tuple in
+    the group's order); seed: DARE's random drop.
     """
 
     method: str = "ties"
-    density: float = 1.0
+    density: float | tuple = 1.0
     scaling: float = 1.0
     coefficients: tuple = ()
     weights: tuple = ()
@@ -69,7 +70,9 @@ class Merge:
         if self.method in ("linear", "slerp"):
             return f"{self.method}{f' ({weights[2:]})' if weights else ''}"
         name = {"ties": "TIES", "dare_linear": "DARE + task arithmetic", "dare_ties": "DARE + TIES"}[self.method]
-        return f"{name} (density {self.density:g}, scaling {self.scaling:g}{weights})" + (
+        density = ", ".join(f"{d:.2f}" for d in self.density) if isinstance(self.density, tuple) else \
+            f"{self.density:g}"
+        return f"{name} (density {density}, scaling {self.scaling:g}{weights})" + (
             " + layer-wise" if self.coefficients else "")
 
 

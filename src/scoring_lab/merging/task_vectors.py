@@ -20,7 +20,10 @@ adds a combination of their task vectors; every task keeps its own head. Methods
   files from a YAML recipe, so the few lines are written here over tensors in memory).
 
 Every method takes per-scorer ``weights`` w_t (default 1): the merge coefficients an
-evolutionary search tunes (the IRT chapter). peft's TIES and DARE-TIES elect the signs
+evolutionary search tunes (the IRT chapter). TIES and DARE also take one ``density`` per scorer
+(mergekit's and the MERGE3 reference code's genome: a weight and a density per model): each
+tau_t is trimmed or dropped at its own density with peft's ``prune``, then peft's sign election
+and disjoint merge run as in its ``ties`` / ``dare_ties``; equal densities give peft's numbers. peft's TIES and DARE-TIES elect the signs
 from the unweighted vectors and weight the entries that agree.
 
 Works for full and for partial fine-tuning alike: a parameter a scorer did not train
@@ -80,8 +83,12 @@ def merge_vectors(vectors: list[Mapping[str, torch.Tensor]], method: str = "ties
         raise ValueError(f"merge method must be one of {METHODS}, got {method!r}")
     if not vectors:
         raise ValueError("nothing to merge")
-    if not 0 < density <= 1:
+    densities = [float(d) for d in (density if isinstance(density, (tuple, list)) else [density])]
+    if any(not 0 < d <= 1 for d in densities):
         raise ValueError(f"density must be in (0, 1], got {density}")
+    if len(densities) > 1 and (len(densities) != len(vectors) or method not in DENSITY_METHODS):
+        raise ValueError(f"one density per task vector ({len(vectors)}) needs one of {DENSITY_METHODS}; got "
+                         f"{len(densities)} for {method!r}")
     w = torch.ones(len(vectors)) if weights is None or len(weights) == 0 else torch.as_tensor(weights, dtype=torch.float32)
     if w.shape != (len(vectors),):
         raise ValueError(f"{len(w)} weights for {len(vectors)} task vectors")
@@ -111,8 +118,23 @@ def merge_vectors(vectors: list[Mapping[str, torch.Tensor]], method: str = "ties
             else:
                 with warnings.catch_warnings():   # density 1 (no trimming) is a legitimate setting here
                     warnings.filterwarnings("ignore", message="The density .* no pruning")
-                    merged[name] = scaling * getattr(merge_utils, method)(parts, w, density)
+                    merged[name] = scaling * (getattr(merge_utils, method)(parts, w, densities[0])
+                                              if len(densities) == 1 else _per_member(parts, w, densities, method))
     return merged
+
+
+def _per_member(parts: list[torch.Tensor], w: torch.Tensor, densities: list[float], method: str) -> torch.Tensor:
+    """peft's ``ties`` / ``dare_ties`` / ``dare_linear`` of one parameter's task tensors, each pruned at its own
+    density (peft's ``prune``: magnitude for TIES, random with rescaling for DARE), the rest as peft does."""
+    from peft.utils import merge_utils
+
+    dare = method.startswith("dare")
+    pruned = torch.stack([merge_utils.prune(t, d, method="random" if dare else "magnitude", rescale=dare)
+                          for t, d in zip(parts, densities)])
+    weighted = pruned * merge_utils.reshape_weight_task_tensors(pruned, w)
+    if method == "dare_linear":
+        return weighted.sum(dim=0)
+    return merge_utils.disjoint_merge(weighted, merge_utils.calculate_majority_sign_mask(pruned, method="total"))
 
 
 def slerp(t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = 0.9995) -> torch.Tensor:

@@ -381,7 +381,7 @@ class IRTChapterSettings:
     population_sizes: tuple[Count, ...] = (8, 16)   # smaller populations refitted to see when the fit is stable
     validation_models: Count = 4         # models the dimension and c are chosen on (validation items)
     held_out_models: Count = 8           # merged models the estimators are judged on (Figs. 3-4)
-    dims: tuple[Count, ...] = (1, 2, 3)  # IRT dimensions tried
+    dims: tuple[Count, ...] = (1, 2, 3, 4, 5)   # IRT dimensions tried; chosen among those where Eq. 2 binds
     irt_epochs: Count = 500
     irt_lr: Positive = 0.1
     subset_sizes: tuple[Count, ...] = (10, 20, 30, 50, 100)
@@ -396,6 +396,9 @@ class IRTChapterSettings:
     nsga_estimator: Literal[IRT_ESTIMATORS] = "mp-IRT"
     pop_size: Count = 8
     generations: Count = 6
+    search_seeds: Count = 3              # replicates of every search arm, each its own GA seed and fitness subset
+    sweep_shares: tuple[PositiveShare, ...] = (0.02, 0.05, 0.1, 0.2)   # subset sizes of the sweep, shares of the pool
+    cost_models: Count = 5               # merges the per-evaluation cost is timed on (merge, load, scoring)
     baseline_density: PositiveShare = 0.2  # the standard merges' defaults (TIES's and DARE's own)
     workers: Count = 1                   # processes running py-irt fits side by side
 
