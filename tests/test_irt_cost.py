@@ -48,3 +48,27 @@ def test_the_ratio_interval_resamples_the_timed_merges():
     with pytest.raises(ValueError, match="whole pool"):
         cost.ratio_interval(timed, cost.FULL_ITEMS, 48, 0.0, 10, 20.0, 10, 0)
     assert cost.fit_flops(28, 582, 4, 500) == pytest.approx(6 * 28 * 582 * 4 * 500)
+
+
+def test_route_costs_pool_each_arms_replicates_and_charge_the_set_up_to_irt_arms():
+    from types import SimpleNamespace
+
+    from scoring_lab.irt.searches import GA, SearchRun
+
+    def found(run, n, est_s):
+        return run, SimpleNamespace(log=pd.DataFrame({"estimator_seconds": [est_s] * n}))
+
+    runs = dict([found(SearchRun(GA), 48, 0.0), found(SearchRun(GA, "gmp-IRT"), 48, 0.02),
+                 found(SearchRun(GA, "gmp-IRT", replicate=1), 46, 0.04), found(SearchRun(GA, "random"), 48, 0.0),
+                 found(SearchRun(GA, "gmp-IRT", per_task=5), 48, 0.01)])
+    costs = cost.RouteCosts(_timed().assign(**{"5_seconds": 0.03, "5_flops": 1.5e10}), runs, 10, 20.0, 1e9, 10,
+                            SearchRun(GA).label)
+    arms = costs.arms()
+    # replicates pooled: the mean evaluations per search, the mean estimator seconds per evaluation
+    assert arms[SearchRun(GA, "gmp-IRT").label] == (47.0, "10", pytest.approx((48 * 0.02 + 46 * 0.04) / 94), True)
+    assert arms[SearchRun(GA, "random").label][3] is False and arms[SearchRun(GA).label][1] == cost.FULL_ITEMS
+    assert arms["GA, gmp-IRT fitness, 5 items per task"][1] == "5"
+    t = costs.table().set_index("arm")
+    assert len(t) == 4 and t.loc[SearchRun(GA, "random").label, "setup_seconds"] == 0
+    ratio, lo, hi = costs.ratio(SearchRun(GA, "gmp-IRT").label, 200, 0)
+    assert ratio == pytest.approx(t.loc[SearchRun(GA, "gmp-IRT").label, "end_to_end_seconds_ratio"])

@@ -19,6 +19,8 @@ Shapes: k_fit fitness items, m population models, I items fitted.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -85,20 +87,65 @@ def ledger(arms: dict, timed: pd.DataFrame, setup: dict, full_arm: str) -> pd.Da
 
 
 def ratio_interval(timed: pd.DataFrame, arm_items: str, evaluations: float, arm_extra_seconds: float,
-                   models_scored: int, fit_seconds: float, n_resamples: int, seed: int) -> tuple[float, float, float]:
+                   models_scored: int, fit_seconds: float, n_resamples: int, seed: int,
+                   full_evaluations: float | None = None) -> tuple[float, float, float]:
     """(the end-to-end seconds ratio of full-data fitness to an IRT arm scoring ``arm_items``, and its 95%
-    percentile interval): both at ``evaluations``, the arm with its set-up (``models_scored`` full-data
+    percentile interval): the arm at ``evaluations``, full-data fitness at ``full_evaluations`` (default the
+    same), the arm with its set-up (``models_scored`` full-data
     evaluations and ``fit_seconds``) and its estimator's ``arm_extra_seconds`` per evaluation; the timed merges
     resampled with replacement (each merge's own merge and scoring seconds together)."""
     if arm_items == FULL_ITEMS:
         raise ValueError("the arm scores the whole pool: no ratio to take")
     full, _ = per_evaluation(timed, FULL_ITEMS)
     arm, _ = per_evaluation(timed, arm_items)
+    full_evaluations = evaluations if full_evaluations is None else full_evaluations
 
     def ratio(f, a):
         setup = models_scored * f.mean() + fit_seconds
-        return evaluations * f.mean() / (setup + evaluations * (a.mean() + arm_extra_seconds))
+        return full_evaluations * f.mean() / (setup + evaluations * (a.mean() + arm_extra_seconds))
 
     draws = np.random.default_rng(seed).integers(0, len(full), size=(n_resamples, len(full)))
     boot = np.array([ratio(full[d], arm[d]) for d in draws])
     return float(ratio(full, arm)), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+@dataclass(frozen=True)
+class RouteCosts:
+    """A study's costs: the ``timed`` evaluations, the searches ``found`` ({SearchRun: SearchResult}, the sweep's
+    among them), the set-up (``models_scored`` full-data evaluations, the fits' ``fit_seconds`` and
+    ``fit_flops``), the profile's ``fitness_items`` per task and the full-data arm's ``full_label``."""
+
+    timed: pd.DataFrame
+    found: dict
+    models_scored: int
+    fit_seconds: float
+    fit_flops: float
+    fitness_items: int
+    full_label: str
+
+    def arms(self) -> dict:
+        """{arm: (evaluations per search, the item set it scores, the estimator's mean seconds per evaluation,
+        whether it pays the IRT set-up)}, over every replicate of each arm (:func:`ledger`'s ``arms``)."""
+        out = {}
+        for run in self.found:
+            if run.label in out:
+                continue
+            logs = [r.log for q, r in self.found.items() if q.label == run.label]
+            items = FULL_ITEMS if run.estimator is None else str(run.per_task or self.fitness_items)
+            out[run.label] = (float(np.mean([len(g) for g in logs])), items,
+                              float(pd.concat(logs)["estimator_seconds"].mean()),
+                              run.estimator not in (None, "random"))
+        return out
+
+    def setup(self) -> dict:
+        return setup_cost(self.timed, self.models_scored, self.fit_seconds, self.fit_flops)
+
+    def table(self) -> pd.DataFrame:
+        return ledger(self.arms(), self.timed, self.setup(), self.full_label)
+
+    def ratio(self, label: str, n_resamples: int, seed: int) -> tuple[float, float, float]:
+        """:func:`ratio_interval` of arm ``label``."""
+        arms = self.arms()
+        evaluations, items, extra, _ = arms[label]
+        return ratio_interval(self.timed, items, evaluations, extra, self.models_scored, self.fit_seconds,
+                              n_resamples, seed, arms[self.full_label][0])

@@ -79,15 +79,14 @@ def error_rows(y: np.ndarray, items: ItemParameters, endpoints, sizes, repetitio
                         continue
                     label = name if c is None or c == chosen.get(name) else f"{name} (c={c:g}, paper's code)"
                     err.append({"estimator": label, "subset_size": n, "repetition": r, "model": m,
-                                "members": len(ends),
-                                "abs_error": abs(v - row.mean()), "estimate": v, "accuracy": row.mean()})
+                                "abs_error": abs(v - row.mean()), "estimate": v, "accuracy": row.mean(),
+                                "members": len(ends)})
                 for fam, g in gammas.items():
                     t = truth[m]
                     cos = float(g @ t / (np.linalg.norm(g) * np.linalg.norm(t))) if np.linalg.norm(g) and \
                         np.linalg.norm(t) else np.nan
-                    sim.append({"estimator": ABILITY_FAMILIES[fam], "members": len(ends),
-                                "subset_size": n, "repetition": r, "model": m, "cosine": cos,
-                                "distance": float(np.linalg.norm(g - t))})
+                    sim.append({"estimator": ABILITY_FAMILIES[fam], "subset_size": n, "repetition": r, "model": m,
+                                "cosine": cos, "distance": float(np.linalg.norm(g - t)), "members": len(ends)})
     return err, sim
 
 
@@ -103,6 +102,8 @@ def split_error_tables(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(estimator_error, ability_similarity) of :func:`error_tables`' frame."""
     err = both[both["table"] == "error"].dropna(axis=1, how="all").drop(columns="table")
     sim = both[both["table"] == "ability"].dropna(axis=1, how="all").drop(columns="table")
+    first = ["estimator", "subset_size", "repetition", "model"]
+    sim = sim[first + ["cosine", "distance"] + [c for c in sim.columns if c not in (*first, "cosine", "distance")]]
     return err.reset_index(drop=True), sim.reset_index(drop=True)
 
 

@@ -193,7 +193,7 @@ def _compute_claim(study: IRTStudy, compute: pd.DataFrame, r: int, seed: int) ->
     ga = c.loc[study.runs.estimated.label]
     pool, subset = len(study.fit_pos), int(ga["items_per_evaluation"]) * len(study.group)
     needed = ABOUT * pool / subset
-    ratio, lo, hi = study.compute_ratio(r, seed)
+    ratio, lo, hi = study.costs().ratio(study.runs.estimated.label, r, seed)
     pf = published.merge3_figures()["fitness_tflops"]
     n = study.settings.cost_models
     v = verdicts.band(ratio, lo, hi, n, f"the full-data GA's seconds over the {study.settings.ga_estimator} GA's, "

@@ -111,3 +111,19 @@ def arm_summary(results: pd.DataFrame, arms) -> pd.DataFrame:
     out = t.groupby("model", sort=False)["test_accuracy"].agg(replicates="count", test_accuracy="mean", sd="std",
                                                                low="min", high="max")
     return out.reindex([a for a in arms if a in out.index]).reset_index()
+
+
+def ledger_views(compute: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per evaluation, end to end): the ledger (:func:`~scoring_lab.irt.cost.ledger`'s columns) split in two
+    tables narrow enough for a page, FLOPs in GFLOP and TFLOP."""
+    c = compute
+    per = pd.DataFrame({"arm": c["arm"], "items_per_task": c["items_per_evaluation"],
+                        "seconds": c["seconds_per_evaluation"], "GFLOP": c["flops_per_evaluation"] / 1e9,
+                        "seconds_saved_x": c["per_evaluation_seconds_ratio"],
+                        "FLOPs_saved_x": c["per_evaluation_flops_ratio"], "test_accuracy": c["test_accuracy"]})
+    end = pd.DataFrame({"arm": c["arm"], "setup_seconds": c["setup_seconds"], "setup_TFLOP": c["setup_flops"] / 1e12,
+                        "total_seconds": c["total_seconds"], "total_TFLOP": c["total_flops"] / 1e12,
+                        "seconds_saved_x": c["end_to_end_seconds_ratio"], "FLOPs_saved_x": c["end_to_end_flops_ratio"],
+                        "break_even_seconds": c["break_even_evaluations_seconds"],
+                        "break_even_FLOPs": c["break_even_evaluations_flops"]})
+    return per, end

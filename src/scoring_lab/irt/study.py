@@ -227,45 +227,25 @@ class IRTStudy(TimedSteps):
                                                                  "cost-timing", {"code": code_version(cost)},
                                                                  compute)))
 
-    def setup(self) -> dict:
-        """The IRT route's one-off cost (:func:`~scoring_lab.irt.cost.setup_cost`): the population and the
-        validation models scored on the fitness items, every py-irt fit of the calibration."""
+    def costs(self) -> cost.RouteCosts:
+        """What every arm's fitness costs (:class:`~scoring_lab.irt.cost.RouteCosts`): the IRT route's set-up is
+        the population and the validation models scored on the fitness items and every py-irt fit of the
+        calibration."""
         s, m = self.settings, len(self.population_recipes())
-        fits = sum(self.fits.seconds(d) for d in s.dims)
-        flops = sum(cost.fit_flops(m, len(self.pool), d, s.irt_epochs) for d in s.dims)
-        return cost.setup_cost(self.cost_timing(), m + s.validation_models, fits, flops)
-
-    def arm_costs(self) -> dict:
-        """{arm: (evaluations per search, the item set it scores, the estimator's seconds per evaluation, whether
-        it pays the IRT set-up)} over every replicate of each arm and each size of the sweep."""
-        found = {**self.searches(), **self.sweep_searches()}
-        out = {}
-        for run, r in found.items():
-            if run.label in out:
-                continue
-            logs = [f.log for q, f in found.items() if q.label == run.label]
-            items = cost.FULL_ITEMS if run.estimator is None else str(run.per_task or self.settings.fitness_items)
-            irt = run.estimator not in (None, "random")
-            out[run.label] = (float(np.mean([len(g) for g in logs])), items,
-                              float(pd.concat(logs)["estimator_seconds"].mean()), irt)
-        return out
+        return cost.RouteCosts(self.cost_timing(), {**self.searches(), **self.sweep_searches()},
+                               m + s.validation_models, sum(self.fits.seconds(d) for d in s.dims),
+                               sum(cost.fit_flops(m, len(self.pool), d, s.irt_epochs) for d in s.dims),
+                               s.fitness_items, self.runs.full.label)
 
     def compute_table(self) -> pd.DataFrame:
         """The ledger of every arm (:func:`~scoring_lab.irt.cost.ledger`) with its test accuracy (mean over its
-        replicates)."""
-        t = cost.ledger(self.arm_costs(), self.cost_timing(), self.setup(), self.runs.full.label)
+        replicates; a sweep's search, its one)."""
+        t = self.costs().table()
         res = self.results()
-        acc = res[res["model"].isin(t["arm"])].groupby("model")["test_accuracy"].mean()
+        acc = res[res["model"].isin(t["arm"])].groupby("model")["test_accuracy"].mean().to_dict()
+        acc.update({run.label: float(self.test_correct(r.chosen).mean()) for run, r in self.sweep_searches().items()
+                    if run.label not in acc})
         return t.assign(test_accuracy=t["arm"].map(acc))
-
-    def compute_ratio(self, n_resamples: int, seed: int) -> tuple[float, float, float]:
-        """(the end-to-end seconds ratio of the full-data GA to the estimator's GA, its 95% interval over the
-        timed merges; :func:`~scoring_lab.irt.cost.ratio_interval`)."""
-        evaluations, items, extra, _ = self.arm_costs()[self.runs.estimated.label]
-        s = self.settings
-        fits = sum(self.fits.seconds(d) for d in s.dims)
-        return cost.ratio_interval(self.cost_timing(), items, evaluations, extra,
-                                   len(self.population_recipes()) + s.validation_models, fits, n_resamples, seed)
 
     def sweep_table(self) -> pd.DataFrame:
         """The analog of the paper's Table 7: per subset size of the sweep, items per task and in all, the
