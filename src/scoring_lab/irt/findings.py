@@ -59,10 +59,14 @@ def summary_text(study: IRTStudy, errors: pd.DataFrame, arms: pd.DataFrame, comp
     full, ga, plain, nsga = runs.full.label, runs.estimated.label, runs.subset_mean.label, runs.per_task.label
     res = study.results().set_index("model")
     best_base = res.loc[list(study.baselines()), "test_accuracy"]
+    part = errors[(errors["subset_size"] == small) & errors["estimator"].isin([P_IRT, MP_IRT])]
+    by_size = part.groupby(["members", "estimator"])["abs_error"].mean().unstack()
     lines = [
         f"At {small} items, the estimators' mean absolute errors on the held-out merged models run from "
         f"{mean.iloc[0]:.3f} ({mean.index[0]}) to {mean.iloc[-1]:.3f} ({mean.index[-1]}): " +
         ", ".join(f"{e} {v:.3f}" for e, v in mean.items()) + ".",
+        f"By how many endpoints a model merges (mp-IRT against p-IRT, {small} items, {study.dims} IRT dimensions): " +
+        "; ".join(f"{k} endpoints {r[MP_IRT]:.3f} against {r[P_IRT]:.3f}" for k, r in by_size.iterrows()) + ".",
         f"Over {runs.replicates} replicates per arm, the chosen merges reach mean test accuracy "
         f"{a.loc[ga, 'test_accuracy']:.3f} with {study.settings.ga_estimator} fitness, "
         f"{a.loc[plain, 'test_accuracy']:.3f} with the subset's plain mean, {a.loc[full, 'test_accuracy']:.3f} "
