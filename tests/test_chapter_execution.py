@@ -92,11 +92,13 @@ def test_progress_timing_cache_counts_and_badge(tmp_path, results, monkeypatch):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"]
 
-    # a rerun replaces the chapter's row and now finds both lookups in the cache
+    # a rerun finds both lookups in the cache: a warm row beside the cold one, which stays on record
     chapters.execute_chapter(src, tmp_path / "out", profile="smoke", progress=False)
     timing = pd.read_csv(results / "smoke" / "timing.csv")
-    assert timing["chapter"].tolist() == ["07_tiny"]
-    assert (timing["cache_hits"].iloc[0], timing["cache_misses"].iloc[0]) == (2, 0)
+    assert timing["chapter"].tolist() == ["07_tiny", "07_tiny"] and timing["run"].tolist() == ["cold", "warm"]
+    assert timing[["cache_hits", "cache_misses"]].values.tolist() == [[1, 1], [2, 0]]
+    chapters.execute_chapter(src, tmp_path / "out", profile="smoke", progress=False)   # a warm rerun replaces warm
+    assert pd.read_csv(results / "smoke" / "timing.csv")["run"].tolist() == ["cold", "warm"]
 
 
 @pytest.mark.slow
@@ -117,8 +119,8 @@ def test_a_failing_chapter_is_timed_as_failed_and_raises(tmp_path, results):
     with pytest.raises(papermill.PapermillExecutionError, match="boom"):
         chapters.execute_chapter(src, tmp_path / "out", profile="smoke", stream=stream)
     assert "[08_broken] cell 1/2 FAILED" in stream.getvalue() or "[08_broken] cell 2/2 FAILED" in stream.getvalue()
-    row = pd.read_csv(results / "smoke" / "timing.csv").set_index("chapter").loc["08_broken"]
-    assert row["status"] == "failed"
+    rows = pd.read_csv(results / "smoke" / "timing.csv").set_index("chapter").loc[["08_broken"]]
+    assert rows["status"].tolist() == ["failed"]
 
 
 def test_select_chapters_by_stem_short_name_or_all(tmp_path):
@@ -169,3 +171,17 @@ def test_cli_names_a_failing_chapter_and_exits_1(tmp_path, results, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "a chapter failed in cell" in err and "ZeroDivisionError" in err and str(tmp_path / "out") in err
+
+
+def test_timing_keeps_the_last_cold_and_the_last_warm_run_of_each_chapter(tmp_path):
+    path = tmp_path / "timing.csv"
+    base = {"profile": "default", "source": "", "status": "ok", "device": "cpu", "finished_utc": "now"}
+    pd.DataFrame([{**base, "chapter": "a", "seconds": 90.0, "cache_hits": 0, "cache_misses": 4}],
+                 columns=[c for c in chapters.TIMING_COLUMNS if c != "run"]).to_csv(path, index=False)  # an old table
+    chapters.record_timing({**base, "chapter": "a", "seconds": 2.0, "cache_hits": 4, "cache_misses": 0}, path)
+    chapters.record_timing({**base, "chapter": "b", "seconds": 30.0, "cache_hits": 1, "cache_misses": 2}, path)
+    t = chapters.record_timing({**base, "chapter": "a", "seconds": 1.5, "cache_hits": 4, "cache_misses": 0}, path)
+    assert t[["chapter", "run", "seconds"]].values.tolist() == [["a", "cold", 90.0], ["a", "warm", 1.5],
+                                                               ["b", "cold", 30.0]]
+    assert chapters.timing_totals(t) == {"cold": 120.0, "warm": 1.5}
+    assert chapters.run_kind(0) == "warm" and chapters.run_kind(3) == "cold"

@@ -11,7 +11,8 @@ re-executing. On the way it
   to the terminal, and a "still running" line when a cell is silent for a minute;
 * adds the page's "Open in Colab" badge (a local image; the link opens Colab);
 * records the chapter's wall time, cache hits and misses and device in
-  ``results/<profile>/timing.csv`` (one row per chapter, replaced on a rerun).
+  ``results/<profile>/timing.csv`` (per chapter, its last cold run, which computed something, and its
+  last warm run, which only read the cache back: each replaced by the next of its kind).
 
 Pages whose MyST header carries ``scoring_lab: {colab: false}`` (the generated
 appendix pages) get no badge.
@@ -44,8 +45,9 @@ PAGE_METADATA = "scoring_lab"
 BADGE_IMAGE = "../images/colab-badge.svg"   # relative to book/chapters/
 REPOSITORY_PLACEHOLDER = "{repository.url}"   # in a code cell: replaced by _config.yml's repository.url
 TIMING_FILE = "timing.csv"
-TIMING_COLUMNS = ["chapter", "profile", "source", "status", "seconds", "cache_hits", "cache_misses", "device",
+TIMING_COLUMNS = ["chapter", "run", "profile", "source", "status", "seconds", "cache_hits", "cache_misses", "device",
                   "finished_utc"]
+COLD, WARM = "cold", "warm"   # a run with cache misses (it computed), one without (it only read back)
 HEARTBEAT_SECONDS = 60.0
 
 
@@ -280,16 +282,32 @@ def _finish_page(path: Path, chapter: str, root: Path | None) -> None:
 # ----------------------------------------------------------------------------- timing
 
 
+def run_kind(cache_misses: int) -> str:
+    """``cold`` for a run that computed something (a cache miss), ``warm`` for one that only read back."""
+    return COLD if int(cache_misses) > 0 else WARM
+
+
 def record_timing(row: dict, path: str | Path) -> pd.DataFrame:
-    """Write ``row`` into the timing table at ``path``, replacing the chapter's previous row."""
+    """Write ``row`` into the timing table at ``path``, replacing the chapter's previous row of the same kind
+    (``run``: cold or warm, from its cache misses when not given), so a warm rebuild keeps the cold cost on
+    record. A table written before the column existed gets each row's kind from its misses."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    row = {**row, "run": row.get("run") or run_kind(row["cache_misses"])}
     rows = pd.read_csv(path, keep_default_na=False).to_dict("records") if path.is_file() else []
-    rows = [r for r in rows if r["chapter"] != row["chapter"]] + [row]
+    for r in rows:
+        r["run"] = r.get("run") or run_kind(r["cache_misses"])
+    rows = [r for r in rows if (r["chapter"], r["run"]) != (row["chapter"], row["run"])] + [row]
     table = pd.DataFrame(rows, columns=TIMING_COLUMNS)
-    table = table.sort_values("chapter", kind="stable").reset_index(drop=True)
+    table = table.sort_values(["chapter", "run"], kind="stable").reset_index(drop=True)
     table.to_csv(path, index=False)
     return table
+
+
+def timing_totals(timing: pd.DataFrame) -> dict[str, float]:
+    """{cold, warm: seconds summed over the chapters that have a run of that kind}."""
+    kinds = timing["run"] if "run" in timing else timing["cache_misses"].map(run_kind)
+    return {k: float(timing.loc[kinds == k, "seconds"].sum()) for k in (COLD, WARM)}
 
 
 def timing_path(profile: str | Path = "default", source: str | None = None, options: dict | None = None) -> Path:
