@@ -36,3 +36,23 @@ def test_nsga2_returns_a_front_no_member_of_which_beats_another():
 def test_a_fitness_of_the_wrong_length_is_an_error():
     with pytest.raises(ValueError, match="returned 1 value"):
         evolve.evolve_multi(lambda x: np.array([1.0]), 2, 2, pop_size=4, generations=1)
+
+
+def test_random_search_draws_the_budget_uniformly_and_keeps_the_best():
+    seen = []
+
+    def objective(x):
+        return -float(((x - 0.3) ** 2).sum())
+
+    def fitness(x):
+        seen.append(x.copy())
+        return objective(x)
+
+    ev = evolve.random_search(fitness, 2, (0.0, 1.0), evaluations=30, seed=1)
+    assert ev.evaluations == 30 == len(ev.history) and set(ev.history["generation"]) == {0}
+    best = max(seen, key=objective)
+    np.testing.assert_allclose(ev.best_x, best)
+    assert float(ev.best_fitness) == pytest.approx(objective(best))
+    assert (np.array(seen) >= 0).all() and (np.array(seen) <= 1).all()
+    again = evolve.random_search(objective, 2, (0.0, 1.0), evaluations=30, seed=1)
+    np.testing.assert_array_equal(again.best_x, ev.best_x)

@@ -205,9 +205,9 @@ def test_irt_chapter_merges_the_sources_tasks_and_writes_the_issues_files(shape_
     compute = pd.read_csv(results / "irt" / "compute.csv")
     assert {"arm", "seconds_per_evaluation", "flops_per_evaluation", "setup_seconds", "end_to_end_seconds_ratio",
             "break_even_evaluations_seconds", "test_accuracy"} <= set(compute.columns) and len(compute) >= 4
-    assert len(pd.read_csv(results / "irt" / "sweep.csv")) >= 2 and len(pd.read_csv(results / "irt" / "arms.csv")) == 4
+    assert len(pd.read_csv(results / "irt" / "sweep.csv")) >= 2 and len(pd.read_csv(results / "irt" / "arms.csv")) == 5
     res = pd.read_csv(results / "irt" / "results.csv")
     group = [c for c in res.columns if c in names]
     assert len(group) >= 2 and res["test_accuracy"].between(0, 1).all()   # the source's own tasks were merged
     claims = pd.read_csv(results / "irt" / "claims.csv")
-    assert len(claims) == 10 and (claims["paper"] == "irt").all()
+    assert len(claims) == 11 and (claims["paper"] == "irt").all()

@@ -143,9 +143,12 @@ class RouteCosts:
     def table(self) -> pd.DataFrame:
         return ledger(self.arms(), self.timed, self.setup(), self.full_label)
 
-    def ratio(self, label: str, n_resamples: int, seed: int) -> tuple[float, float, float]:
-        """:func:`ratio_interval` of arm ``label``."""
+    def ratio(self, label: str, n_resamples: int, seed: int, setup: bool = True) -> tuple[float, float, float]:
+        """:func:`ratio_interval` of arm ``label``: end to end, or per evaluation (``setup`` False: one
+        evaluation each, no set-up)."""
         arms = self.arms()
         evaluations, items, extra, _ = arms[label]
+        if not setup:
+            return ratio_interval(self.timed, items, 1, extra, 0, 0.0, n_resamples, seed, 1)
         return ratio_interval(self.timed, items, evaluations, extra, self.models_scored, self.fit_seconds,
                               n_resamples, seed, arms[self.full_label][0])

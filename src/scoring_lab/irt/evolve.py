@@ -116,3 +116,15 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
         dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
         out[i] = not dominated.any()
     return out
+
+
+def random_search(fitness: Callable[[np.ndarray], float], n_var: int, bounds=(0.0, 1.0), evaluations: int = 10,
+                  seed: int = 0) -> Evolution:
+    """The control for the GA: ``evaluations`` candidates x (n_var,) drawn uniformly within ``bounds`` (seeded),
+    each scored by ``fitness`` once, the best kept; no selection, crossover or mutation. Its history has
+    generation 0 throughout."""
+    low, high = (np.full(n_var, float(b)) for b in bounds) if np.isscalar(bounds[0]) else map(np.asarray, bounds)
+    xs = np.random.default_rng(seed).uniform(low, high, size=(evaluations, n_var))
+    log = [(0, x, np.atleast_1d(float(fitness(x)))) for x in xs]
+    best = int(np.argmax([f[0] for _, _, f in log]))
+    return Evolution(xs[best], np.asarray(log[best][2][0]), _history(log), len(log))

@@ -17,7 +17,7 @@ from .search_space import SearchSpace
 from .searches import SearchResult, SearchRun
 
 OWN_SCORERS = "per-task scorers (each on its own task)"
-RANDOM_SEARCH = "random search (best of the population)"
+POPULATION_BEST = "best of the population (its random merges)"
 
 
 def population_table(recipes: list[Recipe], y: np.ndarray, fit_pos: np.ndarray, eval_pos: np.ndarray,

@@ -26,13 +26,14 @@ from .search_space import SearchSpace
 
 SEARCH_KIND = "irt-search"
 FULL = "full data"
-GA, NSGA_II = "GA", "NSGA-II"
+GA, NSGA_II, RANDOM_SEARCH = "GA", "NSGA-II", "random search"
 SUBSET_MEAN = "subset mean"
 
 
 @dataclass(frozen=True)
 class SearchRun:
-    """One search: pymoo's ``algorithm`` (GA, or NSGA-II with one objective per task), the ``estimator`` its
+    """One search: its ``algorithm`` (pymoo's GA, NSGA-II with one objective per task, or random search: as many
+    uniform draws as the GA evaluates, the best kept), the ``estimator`` its
     fitness uses (None: the accuracy on every fitness item, the full data; ``"random"``: the subset's plain
     mean), its ``replicate`` (its own GA seed and fitness subset) and ``per_task`` items per task in its
     subset (None: the profile's ``fitness_items``)."""
@@ -62,13 +63,15 @@ class SearchRun:
 @dataclass(frozen=True)
 class SearchRuns:
     """The chapter's searches: the GA on full-data fitness (the expensive upper bound), the GA on an estimator's
-    fitness, the GA on the same subset's plain mean (the control that separates IRT from subsetting), NSGA-II on
-    an estimator's per task, each over ``replicates``; and the subset-size sweep: the estimator's GA at each of
+    fitness, the GA on the same subset's plain mean (the control that separates IRT from subsetting), random
+    search with the estimator's fitness on the same subset and budget (the control that separates evolution
+    from sampling), NSGA-II on an estimator's per task, each over ``replicates``; and the subset-size sweep: the estimator's GA at each of
     ``sweep`` items per task (the profile's ``fitness_items`` among them: the arm itself)."""
 
     full: SearchRun
     estimated: SearchRun
     subset_mean: SearchRun
+    sampled: SearchRun
     per_task: SearchRun
     replicates: int = 1
     sweep: tuple[int, ...] = ()
@@ -81,11 +84,12 @@ class SearchRuns:
                     for share in settings.sweep_shares] if len(fit_counts) else []
         sweep = tuple(sorted({settings.fitness_items, *per_task})) if per_task else ()
         return cls(SearchRun(GA), SearchRun(GA, settings.ga_estimator), SearchRun(GA, "random"),
-                   SearchRun(NSGA_II, settings.nsga_estimator), settings.search_seeds, sweep)
+                   SearchRun(RANDOM_SEARCH, settings.ga_estimator), SearchRun(NSGA_II, settings.nsga_estimator),
+                   settings.search_seeds, sweep)
 
     @property
     def arms(self) -> tuple[SearchRun, ...]:
-        return self.full, self.estimated, self.subset_mean, self.per_task
+        return self.full, self.estimated, self.subset_mean, self.sampled, self.per_task
 
     def sweep_runs(self, fitness_items: int) -> list[SearchRun]:
         """The estimator's GA at each sweep size, replicate 0 (the profile's own size is the arm itself)."""
@@ -236,6 +240,8 @@ class Searches:
         seed = self.seed + 7919 * run.replicate
         if run.algorithm == GA:
             ev = evolve.evolve_single(fitness, len(low), (low, high), s.pop_size, s.generations, seed)
+        elif run.algorithm == RANDOM_SEARCH:
+            ev = evolve.random_search(fitness, len(low), (low, high), s.pop_size * s.generations, seed)
         else:
             ev = evolve.evolve_multi(fitness, len(low), len(self.space.group), (low, high), s.pop_size,
                                      s.generations, seed)
@@ -266,5 +272,5 @@ class Searches:
                   "endpoints": array_digest(self.calibration.endpoint_fitness_abilities), "mixing": self.mixing,
                   "recipes": [self.scorer.evaluator.scorers[t].key for t in self.space.group]}
         (ev, frame), _ = self.cache.get_or_compute(SEARCH_KIND, inputs, produce, load)
-        best = ev.best_x if run.algorithm == GA else ev.best_x[int(np.argmax(ev.best_fitness @ fitness.share))]
+        best = ev.best_x if run.algorithm != NSGA_II else ev.best_x[int(np.argmax(ev.best_fitness @ fitness.share))]
         return SearchResult(run, ev, frame, subset, self.space.recipe(best))
