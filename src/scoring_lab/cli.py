@@ -3,9 +3,9 @@
     scoring-lab data summary --source synthetic|pasta-csv DIR|asap-sas DIR|csv FILE [--profile P] [--json]
                              [-o KEY=VALUE ...]
     scoring-lab cache list [--json] | scoring-lab cache clear [--kind K]
-    scoring-lab book execute [--profile P] [--chapter NAME ...]
+    scoring-lab book execute [--profile P] [--chapter NAME ...] [--force]
     scoring-lab book sync
-    scoring-lab run CHAPTER|all [--profile P] [-p KEY VALUE ...]
+    scoring-lab run CHAPTER|all [--profile P] [-p KEY VALUE ...] [--force]
     scoring-lab reproduce-check [--profile smoke] [--chapter NAME ...]
     scoring-lab compare-results RESULTS_A RESULTS_B
     scoring-lab score --model STUDENT_DIR --input responses.csv [--text-column C] --output scored.csv
@@ -97,7 +97,7 @@ def _execute(args, **parameters) -> int:
 
     try:
         execute_all(args.notebooks, args.output, profile=args.profile, cwd=Path.cwd(), only=args.chapter,
-                    **parameters)
+                    skip_current=not args.force, **parameters)
     except PapermillExecutionError as e:
         print(f"scoring-lab: error: a chapter failed in cell {e.exec_count} with {e.ename}: {e.evalue}\n"
               f"the executed notebook, traceback included, is in {args.output}/", file=sys.stderr)
@@ -202,6 +202,10 @@ def _score(args) -> int:
     return 0
 
 
+FORCE_HELP = ("execute even a chapter whose page and results are current (same source, parameters, code and "
+              "environment; page and results files intact), which is otherwise not executed again")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scoring-lab", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -236,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--chapter", action="append", help="only this chapter (file stem); repeatable")
     e.add_argument("--notebooks", default="notebooks")
     e.add_argument("--output", default="book/chapters")
+    e.add_argument("--force", action="store_true", help=FORCE_HELP)
     e.set_defaults(func=_book_execute)
     y = book.add_parser("sync", help="rewrite notebooks/*.ipynb from their MyST sources")
     y.add_argument("--notebooks", default="notebooks")
@@ -248,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a notebook parameter, as papermill's -p (e.g. -p seed 1 -p source asap-sas)")
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--output", default="book/chapters")
+    r.add_argument("--force", action="store_true", help=FORCE_HELP)
     r.set_defaults(func=_run)
 
     d = sub.add_parser("reproduce-check", help="run chapters twice from two empty caches; fail if any results CSV "

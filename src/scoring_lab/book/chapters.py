@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from ..models.cache import CACHE_LOG_ENV, lookup_counts
+from . import freshness
 from ..models.latency import device_description
 from ..paths import environment, project_root, results_root, results_tag
 
@@ -335,8 +336,13 @@ def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapter
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     unexecuted = output_dir / f".{chapter}.input.ipynb"
-    nbformat.write(to_notebook(notebook), unexecuted)
+    source_nb = to_notebook(notebook)
+    nbformat.write(source_nb, unexecuted)
     out = output_dir / f"{chapter}.ipynb"
+    results_dir = timing_path(profile, parameters.get("source"), parameters.get("data_options")).parent
+    inputs = chapter_inputs(notebook, source_nb, profile, parameters, results_dir)
+    freshness.remove_stamp(results_dir, chapter)
+    before = freshness.snapshot(results_dir)
     reporter = CellProgress(chapter, stream) if progress else None
     log = Path(tempfile.mkstemp(prefix="scoring-lab-cache-", suffix=".jsonl")[1])
     started, status = time.monotonic(), "failed"
@@ -361,21 +367,52 @@ def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapter
                        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")},
                       timing_path(profile, parameters.get("source"), parameters.get("data_options")))
     _finish_page(out, chapter, Path(cwd) if cwd else None)
+    freshness.write_stamp(results_dir, chapter, inputs, out, freshness.written_since(results_dir, before))
     if reporter:
         reporter.say(f"[{chapter}] finished in {format_seconds(seconds)} "
                        f"(cache: {counts['hits']} hits, {counts['misses']} misses) -> {out}")
     return out
 
 
+def chapter_inputs(notebook: Path, nb: nbformat.NotebookNode, profile: str, parameters: dict,
+                   results_dir: Path) -> str:
+    """:func:`freshness.inputs_digest` of a chapter run: its source, parameters, the library's code, the
+    environment, and, for a page made from the chapters before it, their stamps."""
+    earlier = [s.stem for s in chapter_sources(notebook.parent) if s.stem < notebook.stem] \
+        if freshness.reads_results(nb) else []
+    return freshness.inputs_digest(notebook, {"profile": str(profile), **parameters}, results_dir,
+                                   _book_root(notebook), earlier)
+
+
+def current_page(notebook: str | Path, output_dir: str | Path = "book/chapters", *, profile: str = "default",
+                 **parameters) -> tuple[bool, str]:
+    """(current, why): whether the chapter's executed page in ``output_dir`` and its results are what
+    executing it now would make (see :mod:`.freshness`)."""
+    notebook = Path(notebook)
+    results_dir = timing_path(profile, parameters.get("source"), parameters.get("data_options")).parent
+    inputs = chapter_inputs(notebook, to_notebook(notebook), profile, parameters, results_dir)
+    return freshness.is_current(results_dir, notebook.stem, inputs, Path(output_dir) / f"{notebook.stem}.ipynb")
+
+
 def execute_all(notebooks_dir: str | Path = "notebooks", output_dir: str | Path = "book/chapters", *,
                 profile: str = "default", cwd: str | Path | None = None, only: list[str] | None = None,
-                progress: bool = True, **parameters) -> list[Path]:
-    """Execute every chapter (or those named in ``only``, see :func:`select_chapters`) in book order."""
+                progress: bool = True, skip_current: bool = False, **parameters) -> list[Path]:
+    """Execute every chapter (or those named in ``only``, see :func:`select_chapters`) in book order; with
+    ``skip_current``, a chapter whose page and results are current (:func:`current_page`) is not executed."""
     sources = select_chapters(only, notebooks_dir)
     outs = []
     for i, s in enumerate(sources, 1):
+        head = f"== [{i}/{len(sources)}] {s.stem} (profile {profile})"
+        if skip_current:
+            current, why = current_page(s, output_dir, profile=profile, **parameters)
+            if current:
+                if progress:
+                    print(f"{head}: current ({why}); not executed (--force executes it)", flush=True)
+                outs.append(Path(output_dir) / f"{s.stem}.ipynb")
+                continue
+            head += f": {why}"
         if progress:
-            print(f"== [{i}/{len(sources)}] {s.stem} (profile {profile})", flush=True)
+            print(head, flush=True)
         outs.append(execute_chapter(s, output_dir, profile=profile, cwd=cwd, progress=progress, **parameters))
     return outs
 
