@@ -6,8 +6,10 @@ book, strictly (``-W -n --keep-going``: warnings are errors, nitpicky references
 
 The ``slow`` marker: tests that execute chapters, build the book, load it in the browser or train
 for more than a few seconds. ``pytest -m "not slow"`` runs the unit tests alone (about a minute);
-a bare ``pytest`` (``make test``) runs everything. A test that uses ``executed`` or ``built_book``
-(directly or through another fixture) is marked slow here, so a new chapter test needs no marker.
+a bare ``pytest`` runs everything, and ``make test`` runs it in one pytest-xdist worker per core
+(``-n auto --dist loadgroup``). A test that uses ``executed``, ``built_book`` or ``shape_run`` (directly or
+through another fixture) is marked slow here, and put in its fixture's xdist group (:func:`xdist_group_of`), so a
+new chapter test needs no marker.
 """
 from __future__ import annotations
 
@@ -30,10 +32,54 @@ def pytest_configure(config):
                                        "for more than a few seconds; deselect with -m \"not slow\"")
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if any(name in SLOW_FIXTURES for name in getattr(item, "fixturenames", ())):
+        names = getattr(item, "fixturenames", ())
+        if any(name in SLOW_FIXTURES for name in names):
             item.add_marker(pytest.mark.slow)
+        group = xdist_group_of(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+_LOST_GROUPS = pytest.StashKey[str]()
+
+
+def pytest_collection_finish(session):
+    """Under ``--dist loadgroup``, every grouped test must carry its group to the scheduler (pytest-xdist reads it
+    from the suffix it appends to the node id). With pytest 9.2 the suffix is silently lost (pytest-xdist#1386):
+    each worker then executes every chapter set itself, and ``make test`` takes twice as long. Each grouped test
+    then fails at set-up (:func:`pytest_runtest_setup`), saying why, before any chapter executes."""
+    if getattr(session.config.option, "loadgroup", False) and hasattr(session.config, "workerinput"):
+        lost = ungrouped(session.items)
+        if lost:
+            session.config.stash[_LOST_GROUPS] = (
+                f"--dist loadgroup lost the xdist_group of {len(lost)} tests (first: {lost[0]}): pytest-xdist cannot "
+                "group them under this pytest (pytest-xdist#1386); install requirements.lock's pytest")
+
+
+def pytest_runtest_setup(item):
+    if item.config.stash.get(_LOST_GROUPS, None) and any(True for _ in item.iter_markers("xdist_group")):
+        pytest.fail(item.config.stash[_LOST_GROUPS], pytrace=False)
+
+
+def ungrouped(items) -> list[str]:
+    """The node ids of ``items`` that have an ``xdist_group`` marker but not its ``@group`` suffix."""
+    return [item.nodeid for item in items
+            if any(True for _ in item.iter_markers("xdist_group")) and "@" not in item.nodeid.rsplit("]", 1)[-1]]
+
+
+def xdist_group_of(item) -> str | None:
+    """The pytest-xdist group of a test (``make test`` runs ``--dist loadgroup``): the tests that share one
+    session's chapter executions run in the same worker, so each set is executed once: ``book`` (the
+    smoke-executed chapters, their strict build and the browser check) and one group per real-data shape."""
+    names = getattr(item, "fixturenames", ())
+    if "shape_run" in names:
+        return f"shape-{item.callspec.params['shape_run']}"
+    if "executed" in names or "built_book" in names:
+        return "book"
+    return None
 
 
 @pytest.fixture(autouse=True, scope="session")
