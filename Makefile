@@ -22,7 +22,7 @@ install: $(STAMP)
 # Then the pinned set (requirements.lock: exactly what `scoring-lab[book,test]` needs, as
 # tests/test_dependencies.py checks), and the project itself, editable. The lock is complete, so pip
 # resolves nothing (--no-deps) and `pip check` then proves every requirement is met. pip compiles bytecode
-# on one core; compileall does it on all of them (--no-compile, then compileall -j 0): 75 s instead of 137 s
+# on one core; compileall does it on all of them (--no-compile, then compileall -j 0): 71-74 s instead of 137 s
 # here. The bytecode must be there: where PYTHONDONTWRITEBYTECODE is set (as on CI machines) nothing else
 # writes it, and every kernel would compile torch's and transformers' sources again (13 s a chapter's
 # imports instead of 6). It is a cache, so a file that does not compile under this Python (torch ships

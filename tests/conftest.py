@@ -6,8 +6,8 @@ book, strictly (``-W -n --keep-going``: warnings are errors, nitpicky references
 
 The ``slow`` marker: tests that execute chapters, build the book, load it in the browser or train
 for more than a few seconds. ``pytest -m "not slow"`` runs the unit tests alone (about a minute);
-a bare ``pytest`` runs everything, and ``make test`` runs it in one pytest-xdist worker per core
-(``-n auto --dist loadgroup``). A test that uses ``executed``, ``built_book`` or ``shape_run`` (directly or
+a bare ``pytest`` (``make test``, one process on 2 cores) runs everything; ``make test TEST_WORKERS=auto`` runs it
+in one pytest-xdist worker per core (``--dist loadgroup``). A test that uses ``executed``, ``built_book`` or ``shape_run`` (directly or
 through another fixture) is marked slow here, and put in its fixture's xdist group (:func:`xdist_group_of`), so a
 new chapter test needs no marker.
 """
@@ -60,14 +60,14 @@ def pytest_collection_finish(session):
 
 
 def pytest_runtest_setup(item):
-    if item.config.stash.get(_LOST_GROUPS, None) and any(True for _ in item.iter_markers("xdist_group")):
+    if item.config.stash.get(_LOST_GROUPS, None) and item.get_closest_marker("xdist_group"):
         pytest.fail(item.config.stash[_LOST_GROUPS], pytrace=False)
 
 
 def ungrouped(items) -> list[str]:
     """The node ids of ``items`` that have an ``xdist_group`` marker but not its ``@group`` suffix."""
     return [item.nodeid for item in items
-            if any(True for _ in item.iter_markers("xdist_group")) and "@" not in item.nodeid.rsplit("]", 1)[-1]]
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rsplit("]", 1)[-1]]
 
 
 def xdist_group_of(item) -> str | None:
