@@ -1,5 +1,6 @@
 """Every chapter runs unchanged on real-data-shaped inputs (smoke profile): multi-class ASAP-SAS,
-multi-label PASTA and a plain scored CSV, written by the tests (see ``real_data_fixtures``).
+multi-label PASTA and a plain scored CSV, written by the tests (see ``real_data_fixtures``). A shape's chapters
+share one kernel, cleared before each (``tests/test_kernels.py`` holds that clearing).
 
 A chapter added to the book must be added to ``CHAPTERS``: the first test fails until it is.
 """
@@ -13,6 +14,7 @@ import pytest
 
 from real_data_fixtures import SHAPES, TASKS, write_shape
 from scoring_lab.book.chapters import chapter_sources, execute_chapter
+from scoring_lab.book.kernels import SharedKernel
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ("00_data", "01_scorers", "02_kd_lstm", "03_gw_merging", "04_moe", "05_irt_merging", "90_claims", "91_reproducibility")
@@ -24,7 +26,9 @@ def test_every_chapter_is_held_to_the_real_data_check():
 
 @pytest.fixture(scope="module", params=list(SHAPES))
 def shape_run(request, tmp_path_factory):
-    """One shape's fixture and a results folder, with every chapter executed on it in book order."""
+    """One shape's fixture and a results folder, with every chapter executed on it in book order, in one shared
+    kernel (:class:`~scoring_lab.book.kernels.SharedKernel`: 6-7 s of kernel start and imports a chapter saved,
+    about 40 s a shape). The smoke executions (``executed``) give each chapter its own kernel, as the book does."""
     shape = request.param
     root = tmp_path_factory.mktemp(f"real-{shape}")
     source, data_path = write_shape(shape, root / "data")
@@ -33,13 +37,14 @@ def shape_run(request, tmp_path_factory):
     mp.setenv("SCORING_LAB_RESULTS", str(results))
     executed, errors = {}, {}
     try:
-        for chapter in CHAPTERS:
-            try:
-                executed[chapter] = execute_chapter(ROOT / "notebooks" / f"{chapter}.md", root / "out",
-                                                    profile="smoke", cwd=ROOT, progress=False, source=source,
-                                                    data_path=str(data_path))
-            except Exception as e:  # noqa: BLE001 (reported per chapter by the test below)
-                errors[chapter] = f"{type(e).__name__}: {str(e)[-3000:]}"
+        with SharedKernel() as kernel:
+            for chapter in CHAPTERS:
+                try:
+                    executed[chapter] = execute_chapter(ROOT / "notebooks" / f"{chapter}.md", root / "out",
+                                                        profile="smoke", cwd=ROOT, progress=False, source=source,
+                                                        data_path=str(data_path), kernel=kernel)
+                except Exception as e:  # noqa: BLE001 (reported per chapter by the test below)
+                    errors[chapter] = f"{type(e).__name__}: {str(e)[-3000:]}"
     finally:
         mp.undo()
     return shape, results / f"smoke-{source}", executed, errors

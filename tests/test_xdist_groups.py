@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ungrouped, xdist_group_of
+from conftest import ungrouped, worker_threads, xdist_group_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,16 @@ def test_each_chapter_set_is_one_group():
     assert xdist_group_of(SimpleNamespace(fixturenames=["executed"])) == "book"
     assert xdist_group_of(SimpleNamespace(fixturenames=["built_book", "tmp_path"])) == "book"
     assert xdist_group_of(SimpleNamespace(fixturenames=["tmp_path"])) is None
+
+
+def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    worker = lambda n: SimpleNamespace(workerinput={"workercount": n})   # noqa: E731
+    assert worker_threads(worker(2), cores=2) == 1 and worker_threads(worker(2), cores=8) == 4
+    assert worker_threads(worker(3), cores=2) == 1                        # never none
+    assert worker_threads(SimpleNamespace(), cores=2) is None             # not a worker: torch's own default
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert worker_threads(worker(2), cores=8) is None                     # the caller's setting stands
 
 
 def test_the_guard_names_a_grouped_test_without_its_suffix():

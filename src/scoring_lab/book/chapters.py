@@ -39,6 +39,7 @@ import yaml
 
 from ..models.cache import CACHE_LOG_ENV, lookup_counts
 from . import freshness
+from .kernels import SharedKernel
 from ..models.latency import device_description
 from ..paths import environment, project_root, results_root, results_tag
 
@@ -322,12 +323,13 @@ def timing_path(profile: str | Path = "default", source: str | None = None, opti
 # ----------------------------------------------------------------------------- execution
 def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapters", *,
                     profile: str = "default", cwd: str | Path | None = None, progress: bool = True,
-                    stream=None, **parameters) -> Path:
+                    stream=None, kernel: SharedKernel | None = None, **parameters) -> Path:
     """Execute one chapter with papermill on ``profile``; returns the executed notebook's path.
 
     With ``progress``, cell-by-cell progress and the kernel's output go to ``stream``
     (default: the terminal). The run's wall time, cache hits and misses and device are
-    recorded in ``results/<profile>/timing.csv`` whether it succeeds or fails.
+    recorded in ``results/<profile>/timing.csv`` whether it succeeds or fails. With ``kernel``, the chapter
+    runs in that :class:`~scoring_lab.book.kernels.SharedKernel`, cleared first, instead of a kernel of its own.
     """
     import papermill as pm
 
@@ -348,13 +350,18 @@ def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapter
     started, status = time.monotonic(), "failed"
     try:
         with environment(**{CACHE_LOG_ENV: str(log)}):   # the kernel inherits it and logs every cache lookup
+            if kernel is not None:
+                kernel.prepare(cwd)
             pm.execute_notebook(str(unexecuted), str(out), parameters={"profile": profile, **parameters},
                                 cwd=str(cwd) if cwd else None, progress_bar=False, kernel_name="python3",
                                 engine_name=_reporting_engine(), progress=reporter,
                                 stdout_file=reporter.stdout if reporter else None,
-                                stderr_file=reporter.stderr if reporter else None)
+                                stderr_file=reporter.stderr if reporter else None,
+                                **({"km": kernel.km} if kernel is not None else {}))
         status = "ok"
     finally:
+        if kernel is not None:
+            kernel.close_clients()
         seconds = time.monotonic() - started
         if reporter:
             reporter.close()
