@@ -153,6 +153,31 @@ def test_the_inputs_digest_follows_source_parameters_environment_and_earlier_sta
     freshness.stamp_path(results, "00_x").parent.mkdir(parents=True)
     freshness.stamp_path(results, "00_x").write_text("{}")
     assert digest(earlier=["00_x"]) != first
+
+
+def test_a_page_that_names_the_files_it_reads_follows_their_bytes_alone(tmp_path):
+    results = tmp_path / "results"
+    (results / "a").mkdir(parents=True)
+    (results / "a" / "claims.csv").write_text("verdict\nheld\n")
+    (results / "a" / "other.csv").write_text("x\n1\n")
+    read = freshness.results_digests(results, "*/claims.csv")
+    assert list(read) == ["a/claims.csv"]
+    (results / "a" / "other.csv").write_text("x\n2\n")             # not read: no change
+    freshness.stamp_path(results, "a").parent.mkdir(parents=True)
+    freshness.stamp_path(results, "a").write_text("{}")             # a stamp is never a results file
+    assert freshness.results_digests(results, "*/claims.csv") == read
+    (results / "a" / "claims.csv").write_text("verdict\nnot held\n")  # changed
+    assert freshness.results_digests(results, "*/claims.csv") != read
+    (results / "b").mkdir()
+    (results / "b" / "claims.csv").write_text("verdict\nheld\n")     # appeared
+    assert list(freshness.results_digests(results, "*/claims.csv")) == ["a/claims.csv", "b/claims.csv"]
+    assert freshness.results_digests(tmp_path / "none", "*/claims.csv") == {}
+    header = {"scoring_lab": {"reads_results": "*/claims.csv"}}
+    assert freshness.reads_results(type("Nb", (), {"metadata": header})) == "*/claims.csv"
+    assert freshness.reads_results(type("Nb", (), {"metadata": {"scoring_lab": {"reads_results": True}}})) is True
+    assert freshness.reads_results(type("Nb", (), {"metadata": {}})) is False
+    with pytest.raises(ValueError, match="reads_results is an empty glob"):
+        freshness.reads_results(type("Nb", (), {"metadata": {"scoring_lab": {"reads_results": " "}}}))
     assert freshness.code_digest() == freshness.code_digest() and len(freshness.code_digest()) == 64
 
 
@@ -169,17 +194,21 @@ def test_a_warm_rebuild_skips_current_chapters_and_executes_what_changed(tmp_pat
         log = capsys.readouterr().out
         return [line for line in log.splitlines() if line.startswith("== ")]
 
+    _write(nbs, "03_table_reader", READER, extra="scoring_lab:\n  reads_results: writer/numbers.csv\n")
+
     first = build()
-    assert first == ["== [1/2] 01_writer (profile smoke): never executed here",
-                     "== [2/2] 02_reader (profile smoke): never executed here"]
+    assert first == ["== [1/3] 01_writer (profile smoke): never executed here",
+                     "== [2/3] 02_reader (profile smoke): never executed here",
+                     "== [3/3] 03_table_reader (profile smoke): never executed here"]
     page, table = out / "01_writer.ipynb", results / "writer" / "numbers.csv"
     stamp = json.loads(freshness.stamp_path(results, "01_writer").read_text())
     assert set(stamp["outputs"]) == {"writer/numbers.csv", "writer/run.json"}
     timing = pd.read_csv(results / "timing.csv")
     page_bytes = page.read_bytes()
 
-    assert build() == [f"== [{i}/2] {c} (profile smoke): current (inputs and code unchanged, page and results "
-                       "intact); not executed (--force executes it)" for i, c in ((1, "01_writer"), (2, "02_reader"))]
+    assert build() == [f"== [{i}/3] {c} (profile smoke): current (inputs and code unchanged, page and results "
+                       "intact); not executed (--force executes it)"
+                       for i, c in ((1, "01_writer"), (2, "02_reader"), (3, "03_table_reader"))]
     assert page.read_bytes() == page_bytes
     pd.testing.assert_frame_equal(pd.read_csv(results / "timing.csv"), timing)   # nothing ran, nothing timed
 
@@ -188,12 +217,15 @@ def test_a_warm_rebuild_skips_current_chapters_and_executes_what_changed(tmp_pat
     second = build()
     assert second[0].endswith("its source, parameters, code or environment changed")
     assert second[1].endswith("its source, parameters, code or environment changed")   # the writer's stamp changed
+    assert second[2].endswith("not executed (--force executes it)")     # the table it reads is byte for byte the same
     assert "A new caption." in page.read_text()
+    writer.write_text(writer.read_text().replace("[seed, 2]", "[seed, 3]"))   # a new table: its reader follows
+    assert all(line.endswith("its source, parameters, code or environment changed") for line in build())
 
     # an edited result executes the chapter that wrote it again (the reader's page follows)
     table.write_text("x\n99\n")
     assert build()[0].endswith("its results file writer/numbers.csv is missing or changed")
-    assert pd.read_csv(table)["x"].tolist() == [0, 2]
+    assert pd.read_csv(table)["x"].tolist() == [0, 3]
 
     # new parameters, --force, and a single chapter by name
     assert build("--chapter", "reader")[0].endswith("not executed (--force executes it)")

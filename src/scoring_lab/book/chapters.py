@@ -384,11 +384,12 @@ def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapter
 def chapter_inputs(notebook: Path, nb: nbformat.NotebookNode, profile: str, parameters: dict,
                    results_dir: Path) -> str:
     """:func:`freshness.inputs_digest` of a chapter run: its source, parameters, the library's code, the
-    environment, and, for a page made from the chapters before it, their stamps."""
-    earlier = [s.stem for s in chapter_sources(notebook.parent) if s.stem < notebook.stem] \
-        if freshness.reads_results(nb) else []
+    environment, and, for a page made from the chapters before it, their stamps or the results files it reads."""
+    reads = freshness.reads_results(nb)
+    earlier = [s.stem for s in chapter_sources(notebook.parent) if s.stem < notebook.stem] if reads is True else []
+    read = freshness.results_digests(results_dir, reads) if isinstance(reads, str) else None
     return freshness.inputs_digest(notebook, {"profile": str(profile), **parameters}, results_dir,
-                                   _book_root(notebook), earlier)
+                                   _book_root(notebook), earlier, read)
 
 
 def current_page(notebook: str | Path, output_dir: str | Path = "book/chapters", *, profile: str = "default",

@@ -9,9 +9,11 @@ After each execution, :func:`write_stamp` records under the run's results folder
 * the library's code: every file of the ``scoring_lab`` package (the profiles' YAML among them);
 * the environment: the Python version, the pinned ``requirements.lock`` and the book's ``_config.yml`` (whose
   repository address goes into the page's Colab badge);
-* for a page made from the chapters before it (MyST header ``scoring_lab: {reads_results: true}``: the
-  claims summary, the reproducibility page), the stamps of those chapters: any of them executed again makes
-  it stale;
+* for a page made from the chapters before it, what it reads of them, as its MyST header says under
+  ``scoring_lab: reads_results``: ``true``, the stamps of those chapters (any of them executed again makes it
+  stale: the reproducibility page, which shows their timings); or a glob of results files under the run's
+  results folder, those files' bytes (it is stale when one of them changes, appears or goes: the claims
+  summary, ``*/claims.csv``, which a chapter executed again with the same verdicts leaves current);
 
 and the digests of what the execution wrote: the executed page and every results file it wrote or rewrote.
 :func:`is_current` holds when the inputs' digest is the stamp's and the page and those files are still there,
@@ -65,16 +67,30 @@ def stamp_path(results_dir: Path, chapter: str) -> Path:
     return results_dir / STAMP_FOLDER / f"{chapter}.json"
 
 
-def reads_results(nb) -> bool:
-    """Whether a chapter's page is made from the chapters before it (its MyST header says ``reads_results``)."""
-    return bool((nb.metadata.get("scoring_lab") or {}).get(READS_RESULTS, False))
+def reads_results(nb) -> bool | str:
+    """What a chapter's page reads of the chapters before it (its MyST header's ``reads_results``): ``True``
+    (their stamps), a glob of results files (their bytes), or ``False`` (nothing)."""
+    value = (nb.metadata.get("scoring_lab") or {}).get(READS_RESULTS, False)
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"the MyST header's scoring_lab.{READS_RESULTS} is an empty glob: give true, false or a "
+                         "glob of results files such as '*/claims.csv'")
+    return value if isinstance(value, str) else bool(value)
+
+
+def results_digests(results_dir: Path, pattern: str) -> dict[str, str]:
+    """{path relative to ``results_dir``: sha256} of the results files matching ``pattern`` (a glob)."""
+    if not results_dir.is_dir():
+        return {}
+    return {p.relative_to(results_dir).as_posix(): file_digest(p) for p in sorted(results_dir.glob(pattern))
+            if p.is_file() and STAMP_FOLDER not in p.relative_to(results_dir).parts}
 
 
 def inputs_digest(source: Path, parameters: dict, results_dir: Path, book_root: Path | None,
-                  earlier: list[str]) -> str:
+                  earlier: list[str], read: dict[str, str] | None = None) -> str:
     """The digest of what a chapter's page is made from (see the module's docstring). ``parameters``: every
     papermill parameter, the profile among them; ``earlier``: the stems of the chapters before it whose stamps
-    count (empty unless it reads their results)."""
+    count (empty unless it reads their results); ``read``: the :func:`results_digests` of the files it reads
+    (when its header names them)."""
     profile = str(parameters.get("profile", ""))
     parts = {
         "source": file_digest(source),
@@ -85,6 +101,7 @@ def inputs_digest(source: Path, parameters: dict, results_dir: Path, book_root: 
         "lock": _optional_digest(book_root / "requirements.lock") if book_root else "absent",
         "config": _optional_digest(book_root / "_config.yml") if book_root else "absent",
         "earlier": {c: _optional_digest(stamp_path(results_dir, c)) for c in earlier},
+        "read": read or {},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
