@@ -262,6 +262,29 @@ def test_shortcut_costs_compare_a_full_fine_tune_with_the_profile(task, tmp_path
         per_task.shortcut_costs(task, TINY, cache=ArtifactCache(tmp_path), progress=False)
 
 
+@pytest.mark.parametrize("max_length", [256, 16])
+def test_the_shorter_length_rung_is_the_profiles_scorer_when_it_truncates_nothing(task, tmp_path, max_length):
+    """256 tokens: no response is longer than the papers' 100, so that rung sees the profile's inputs and reuses its
+    scorer; 16: the rung (64 tokens) lets responses through that the profile cuts, so it is trained apart."""
+    base = replace(TINY, trainable_layers=1, max_length=max_length, max_epochs=2)
+    cache = ArtifactCache(tmp_path)
+    costs = per_task.shortcut_costs(task, base, seed=0, cache=cache, progress=False).set_index("setting")
+    tokenizer = per_task.get_scorer(task, base, 0, cache, progress=False).scorer.tokenizer
+    shorter = per_task.shorter_length(base)
+    assert per_task.longer_than(task, tokenizer, min(shorter, max_length)) == (0 if max_length == 256 else
+                                                                              per_task.longer_than(task, tokenizer, 16))
+    rung = costs.iloc[3]
+    profile = costs.loc["top 1 layers only (the profile)"]
+    assert rung["max_length"] == shorter and costs["trained_apart"].tolist() == [True, True, True, max_length == 16, True]
+    if max_length == 256:
+        assert rung[["micro_f1", "train_seconds", "best_epoch"]].tolist() == \
+            profile[["micro_f1", "train_seconds", "best_epoch"]].tolist()
+        rung_key = ArtifactCache.key(per_task.scorer_inputs(task, replace(base, max_length=shorter), 0))
+        assert not cache.exists(per_task.SCORER_KIND, rung_key)                 # never trained
+    else:
+        assert per_task.longer_than(task, tokenizer, 16) > 0 and rung["train_seconds"] != profile["train_seconds"]
+
+
 def test_truncated_share_counts_responses_over_each_limit(task):
     tok = load_backbone(TINY_RANDOM).tokenizer
     shares = per_task.truncated_share({task.name: task}, tok, (5, 1000))

@@ -255,6 +255,12 @@ def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) ->
     return {m: float((lengths > m).mean()) if len(lengths) else 0.0 for m in max_lengths}
 
 
+def longer_than(task: Task, tokenizer, max_length: int) -> int:
+    """How many of ``task``'s responses (every split) are longer than ``max_length`` tokens."""
+    texts = [x for split in task.splits().values() for x in split.texts]
+    return int(sum(len(ids) > max_length for ids in tokenizer(texts)["input_ids"])) if texts else 0
+
+
 def shorter_length(base: TrainSettings) -> int:
     """The truncation the choices ladder compares ``base`` with: the papers' 100 tokens when
     ``base`` allows more, else 64."""
@@ -292,14 +298,21 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
 
     Columns: setting, the task kind's metrics (:func:`metric_columns`), train_seconds,
     seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr,
-    pooling.
-    Seconds are those measured when the scorer was trained (kept in the cache).
+    pooling, trained_apart.
+    Seconds are those measured when the scorer was trained (kept in the cache). The shorter max_length's rung is
+    trained apart only when it truncates one of the task's responses: else every token id the scorer sees, in
+    training and in testing, is the profile's (padding is dynamic), so its row is the profile's scorer
+    (``trained_apart`` False), by construction.
     """
     if base.trainable_layers is None:
         raise ValueError("the profile fine-tunes every layer already: there is no shortcut to measure")
-    rows = []
+    rows, profiles = [], None
     for label, settings in shortcut_ladder(base, full_lr):
-        ts = get_scorer(task, settings, seed, cache, progress)
+        same_inputs = (profiles is not None and settings == replace(base, max_length=settings.max_length)
+                       and longer_than(task, profiles.scorer.tokenizer, min(settings.max_length, base.max_length)) == 0)
+        ts = profiles if same_inputs else get_scorer(task, settings, seed, cache, progress)
+        if settings == base:
+            profiles = ts
         m = evaluate(ts, task)
         rows.append({"setting": label, **{k: v for k, v in m.items() if k != "n_test"},
                      "train_seconds": ts.info["seconds"],
@@ -307,7 +320,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                      "epochs_run": ts.info["epochs_run"], "best_epoch": ts.info["best_epoch"],
                      "trainable_params": ts.info["n_trainable"],
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
-                     "lr": settings.lr, "pooling": settings.pooling})
+                     "lr": settings.lr, "pooling": settings.pooling, "trained_apart": not same_inputs})
     return pd.DataFrame(rows)
 
 
