@@ -354,6 +354,7 @@ def execute_chapter(notebook: str | Path, output_dir: str | Path = "book/chapter
                 kernel.prepare(cwd)
             pm.execute_notebook(str(unexecuted), str(out), parameters={"profile": profile, **parameters},
                                 cwd=str(cwd) if cwd else None, progress_bar=False, kernel_name="python3",
+                                request_save_on_cell_execute=False,   # written once, at the end or on failure
                                 engine_name=_reporting_engine(), progress=reporter,
                                 stdout_file=reporter.stdout if reporter else None,
                                 stderr_file=reporter.stderr if reporter else None,
