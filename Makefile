@@ -28,7 +28,8 @@ install: $(STAMP)
 # here. The bytecode must be there: where PYTHONDONTWRITEBYTECODE is set (as on CI machines) nothing else
 # writes it, and every kernel would compile torch's and transformers' sources again (13 s a chapter's
 # imports instead of 6). It is a cache, so a file that does not compile under this Python (torch ships
-# one for 3.12) is skipped, as pip skips it.
+# one for 3.12) is skipped, as pip skips it; so are the packages' own test suites (tests/, test/: 4,040 of
+# 20,008 files, never imported here), 23 s instead of 31.
 # Then MathJax 3 for the offline book (scoring_lab.sphinx_offline serves it from _static):
 # npm mathjax@3.2.2's es5 folder unpacked into .venv/share/mathjax/ (needs node and npm).
 $(STAMP): requirements.lock pyproject.toml
@@ -37,7 +38,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PIP) --no-deps -r requirements.lock
 	$(PIP) --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check --disable-pip-version-check
-	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
+	$(BIN)/python -m compileall -q -j 0 -x '/tests?/' "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
 	test -f $(VENV)/share/mathjax/.mathjax-3.2.2 || { \
 	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  npm pack --silent --pack-destination "$$tmp" mathjax@3.2.2 >/dev/null && \
