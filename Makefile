@@ -9,7 +9,7 @@ PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no
 # `make test` runs the suite in this many pytest-xdist workers (auto: one per physical core; 0: in one process),
 # each chapter set in one worker (--dist loadgroup), and each worker's computations in its share of the cores
 # (tests/conftest.py sets OMP_NUM_THREADS: one thread a worker on 2 cores). Measured on 2 cores: pytest 327 s
-# in two workers against 624 s in one process; two workers with torch's default two threads each spin and wait
+# in two workers against 624 s in one process (now 257 s, and 5m18s for `make test` from a clean clone); two workers with torch's default two threads each spin and wait
 # on each other (a real-data shape's chapters: 182 s side by side against 92 s with one thread each).
 TEST_WORKERS ?= auto
 PROFILE ?= default
@@ -24,7 +24,7 @@ install: $(STAMP)
 # Then the pinned set (requirements.lock: exactly what `scoring-lab[book,test]` needs, as
 # tests/test_dependencies.py checks), and the project itself, editable. The lock is complete, so pip
 # resolves nothing (--no-deps) and `pip check` then proves every requirement is met. pip compiles bytecode
-# on one core; compileall does it on all of them (--no-compile, then compileall -j 0): 71-74 s instead of 137 s
+# on one core; compileall does it on all of them (--no-compile, then compileall -j 0): 61 s instead of 137 s
 # here. The bytecode must be there: where PYTHONDONTWRITEBYTECODE is set (as on CI machines) nothing else
 # writes it, and every kernel would compile torch's and transformers' sources again (13 s a chapter's
 # imports instead of 6). It is a cache, so a file that does not compile under this Python (torch ships
