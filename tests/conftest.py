@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SLOW_FIXTURES = ("executed", "built_book", "shape_run")   # shape_run: every chapter on a real-data shape
 
 
 def pytest_configure(config):
@@ -40,11 +39,9 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if any(name in SLOW_FIXTURES for name in names):
-            item.add_marker(pytest.mark.slow)
-        group = xdist_group_of(item)
+        group = xdist_group_of(item)   # a test that needs a chapter set is slow, and runs where that set runs
         if group:
+            item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -93,7 +90,8 @@ def ungrouped(items) -> list[str]:
 def xdist_group_of(item) -> str | None:
     """The pytest-xdist group of a test (``make test`` runs ``--dist loadgroup``): the tests that share one
     session's chapter executions run in the same worker, so each set is executed once: ``book`` (the
-    smoke-executed chapters, their strict build and the browser check) and one group per real-data shape."""
+    smoke-executed chapters, their strict build and the browser check) and one group per real-data shape
+    (``shape_run``: every chapter on that shape); ``None`` for a test that needs no chapter set."""
     names = getattr(item, "fixturenames", ())
     if "shape_run" in names:
         return f"shape-{item.callspec.params['shape_run']}"

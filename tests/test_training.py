@@ -270,9 +270,10 @@ def test_the_shorter_length_rung_is_the_profiles_scorer_when_it_truncates_nothin
     cache = ArtifactCache(tmp_path)
     costs = per_task.shortcut_costs(task, base, seed=0, cache=cache, progress=False).set_index("setting")
     tokenizer = per_task.get_scorer(task, base, 0, cache, progress=False).scorer.tokenizer
+    lengths = per_task.token_lengths({task.name: task}, tokenizer)
     shorter = per_task.shorter_length(base)
-    assert per_task.longer_than(task, tokenizer, min(shorter, max_length)) == (0 if max_length == 256 else
-                                                                              per_task.longer_than(task, tokenizer, 16))
+    assert (lengths > 100).sum() == 0 and (lengths > 16).sum() > 0       # the two cases this test is about
+    assert costs["responses_cut"].tolist() == [int((lengths > m).sum()) for m in costs["max_length"]]
     rung = costs.iloc[3]
     profile = costs.loc["top 1 layers only (the profile)"]
     assert rung["max_length"] == shorter and costs["trained_apart"].tolist() == [True, True, True, max_length == 16, True]
@@ -282,7 +283,7 @@ def test_the_shorter_length_rung_is_the_profiles_scorer_when_it_truncates_nothin
         rung_key = ArtifactCache.key(per_task.scorer_inputs(task, replace(base, max_length=shorter), 0))
         assert not cache.exists(per_task.SCORER_KIND, rung_key)                 # never trained
     else:
-        assert per_task.longer_than(task, tokenizer, 16) > 0 and rung["train_seconds"] != profile["train_seconds"]
+        assert rung["train_seconds"] != profile["train_seconds"]
 
 
 def test_truncated_share_counts_responses_over_each_limit(task):

@@ -248,17 +248,16 @@ def count_in_band(metrics: pd.DataFrame, column: str = "micro_f1", low: float = 
     return int(((per >= low) & (per <= high)).sum())
 
 
+def token_lengths(tasks: dict[str, Task], tokenizer) -> np.ndarray:
+    """(n_responses,) untruncated token counts of every response of ``tasks`` (every split)."""
+    texts = [x for t in tasks.values() for s in t.splits().values() for x in s.texts]
+    return np.array([len(ids) for ids in tokenizer(texts)["input_ids"]], dtype=int) if texts else np.zeros(0, int)
+
+
 def truncated_share(tasks: dict[str, Task], tokenizer, max_lengths=(64, 100)) -> dict[int, float]:
     """{max_length: share of all responses (every split) longer than that many tokens}."""
-    texts = [x for t in tasks.values() for s in t.splits().values() for x in s.texts]
-    lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]]) if texts else np.zeros(0)
+    lengths = token_lengths(tasks, tokenizer)
     return {m: float((lengths > m).mean()) if len(lengths) else 0.0 for m in max_lengths}
-
-
-def longer_than(task: Task, tokenizer, max_length: int) -> int:
-    """How many of ``task``'s responses (every split) are longer than ``max_length`` tokens."""
-    texts = [x for split in task.splits().values() for x in split.texts]
-    return int(sum(len(ids) > max_length for ids in tokenizer(texts)["input_ids"])) if texts else 0
 
 
 def shorter_length(base: TrainSettings) -> int:
@@ -298,19 +297,21 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
 
     Columns: setting, the task kind's metrics (:func:`metric_columns`), train_seconds,
     seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr,
-    pooling, trained_apart.
+    pooling, responses_cut (the task's responses, every split, longer than the rung's max_length), trained_apart.
     Seconds are those measured when the scorer was trained (kept in the cache). The shorter max_length's rung is
-    trained apart only when it truncates one of the task's responses: else every token id the scorer sees, in
-    training and in testing, is the profile's (padding is dynamic), so its row is the profile's scorer
-    (``trained_apart`` False), by construction.
+    trained apart only when one of the task's responses is longer than the shorter of its limit and the profile's:
+    else every token id the scorer sees, in training and in testing, is the profile's (padding is dynamic), so its
+    row is the profile's scorer (``trained_apart`` False), by construction.
     """
     if base.trainable_layers is None:
         raise ValueError("the profile fine-tunes every layer already: there is no shortcut to measure")
-    rows, profiles = [], None
+    rows, profiles, lengths = [], None, None
     for label, settings in shortcut_ladder(base, full_lr):
         same_inputs = (profiles is not None and settings == replace(base, max_length=settings.max_length)
-                       and longer_than(task, profiles.scorer.tokenizer, min(settings.max_length, base.max_length)) == 0)
+                       and not (lengths > min(settings.max_length, base.max_length)).any())
         ts = profiles if same_inputs else get_scorer(task, settings, seed, cache, progress)
+        if lengths is None:     # every rung has the backbone's tokenizer
+            lengths = token_lengths({task.name: task}, ts.scorer.tokenizer)
         if settings == base:
             profiles = ts
         m = evaluate(ts, task)
@@ -320,7 +321,8 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                      "epochs_run": ts.info["epochs_run"], "best_epoch": ts.info["best_epoch"],
                      "trainable_params": ts.info["n_trainable"],
                      "max_length": settings.max_length, "trainable_layers": settings.trainable_layers or "all",
-                     "lr": settings.lr, "pooling": settings.pooling, "trained_apart": not same_inputs})
+                     "lr": settings.lr, "pooling": settings.pooling,
+                     "responses_cut": int((lengths > settings.max_length).sum()), "trained_apart": not same_inputs})
     return pd.DataFrame(rows)
 
 
