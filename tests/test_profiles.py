@@ -51,12 +51,13 @@ def test_missing_profile_file(tmp_path):
 # book) fails here. A deliberate edit of a profile's YAML updates its line (the kd lines: kd.vocab_min_counts,
 # issue 26, which is no cache-key input: the thresholds tried choose students, each keyed by its own; then
 # kd.lambdas and kd.temperatures, issue 26, the candidates of the choice of lambda and tau, the same way; the
-# irt lines: issue 29, the dimensions where Eq. 2 binds, replicates, the sweep and the cost timing).
+# irt lines: issue 29, the dimensions where Eq. 2 binds, replicates, the sweep and the cost timing; the default
+# train line: issue 30, bfloat16 autocast on the CPU, which retrains every scorer).
 SECTION_DIGESTS = {
     "smoke": {"data": "8d6d93c165cc42ee", "train": "7e8163db16f703b9", "kd": "2e3f003be686068a",
               "gw": "6fbab88e806bedcc", "moe": "5f22dc8f19dbf0f8", "irt": "8ad3cb29245f1cd7",
               "claims": "7b10d014664d5fa8"},
-    "default": {"data": "db1b9fd87f8aee9e", "train": "5adeecd849a164a1", "kd": "c896eebbadbd4671",
+    "default": {"data": "db1b9fd87f8aee9e", "train": "91e5782afed7a80b", "kd": "c896eebbadbd4671",
                 "gw": "aecbb94cc6bc16f3", "moe": "a4b5583ae9efd3ff", "irt": "1d8370c751138b57",
                 "claims": "df9ea8ebea43890a"},
     "paper": {"data": "db1b9fd87f8aee9e", "train": "dfe3da6645645f0b", "kd": "bea61c31d6954a8f",
