@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.special import rel_entr
 
 from .. import verdicts
+from . import student_predictions
 from .claim_tests import GAIN_COLUMNS, gain_by_set
 from .plan import ANN, KD_STUDENT, SMALL, STUDENT, TEACHER
 
@@ -114,6 +115,6 @@ def probabilities_on_test(transformers: "FineTunedTransformers", models: "Studen
                 out[(name, SMALL, s)] = transformers.small_transformer(name, s).predict_proba(task.test)
         for s in plan.seeds:
             out[(name, ANN, s)] = models.ann_test_proba(name, s)[0]
-            out[(name, STUDENT, s)] = models.student(name, s, 0.0).student.predict_proba(task.test.texts)
-            out[(name, KD_STUDENT, s)] = models.kd_student(name, s).student.predict_proba(task.test.texts)
+            out[(name, STUDENT, s)] = student_predictions.student_proba(models, name, s, 0.0)
+            out[(name, KD_STUDENT, s)] = student_predictions.kd_student_proba(models, name, s)
     return teacher, out

@@ -7,6 +7,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import distill as kd_module
+from . import student_predictions
 from .fine_tuned import FineTunedTransformers
 from .plan import ANN, KD_STUDENT, ORACLE, ORACLE_STUDENT, SMALL, STUDENT, TEACHER
 from .students import StudentsAndANN
@@ -39,11 +40,11 @@ def predicted_test_classes(transformers: FineTunedTransformers, models: Students
                 out[(name, SMALL, s)] = transformers.small_transformer(name, s).predict(task.test)
         for s in plan.seeds:
             out[(name, ANN, s)] = models.ann_test_proba(name, s)[0].argmax(axis=1)
-            out[(name, STUDENT, s)] = models.student(name, s, 0.0).student.predict(task.test.texts)
-            out[(name, KD_STUDENT, s)] = models.kd_student(name, s).student.predict(task.test.texts)
+            out[(name, STUDENT, s)] = student_predictions.student_proba(models, name, s, 0.0).argmax(axis=1)
+            out[(name, KD_STUDENT, s)] = student_predictions.kd_student_proba(models, name, s).argmax(axis=1)
         if models.has_oracle(name):
             for s in plan.seeds:
-                out[(name, ORACLE_STUDENT, s)] = models.kd_student(name, s, ORACLE).student.predict(task.test.texts)
+                out[(name, ORACLE_STUDENT, s)] = student_predictions.kd_student_proba(models, name, s, ORACLE).argmax(axis=1)
     return out
 
 
@@ -80,7 +81,7 @@ def lambda_sweep(models: StudentsAndANN, name: str | None = None, progress: bool
             st = models.student(name, s, lam, how, tau)
             val = kd_module.best_value(st.history, st.info["best_epoch"], "val_accuracy")
             rows.append({"set": name, "targets": how, "lam": lam, "temperature": tau, "seed": s, "val_accuracy": val,
-                         **scores_of(task, st.student.predict(task.test.texts))})
+                         **scores_of(task, student_predictions.student_proba(models, name, s, lam, how, tau).argmax(axis=1))})
     return pd.DataFrame(rows)
 
 
@@ -108,8 +109,7 @@ def _out_of_fold_rows(transformers: FineTunedTransformers, models: StudentsAndAN
         confidence = float(targets.max(axis=1).mean())
         agreement = float((targets.argmax(axis=1) == task.train.scores).mean())
         for s in plan.seeds:
-            st = models.kd_student(name, s, how)
             rows.append({"set": name, "targets": how, "seed": s,
-                         **scores_of(task, st.student.predict(task.test.texts)),
+                         **scores_of(task, student_predictions.kd_student_proba(models, name, s, how).argmax(axis=1)),
                          "target_confidence": confidence, "target_agreement": agreement})
     return rows

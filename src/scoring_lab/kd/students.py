@@ -140,8 +140,18 @@ class StudentsAndANN(TimedSteps):
         """The LSTM student of set ``name`` (lambda ``lam``; teacher targets ``how`` at ``temperature``; the
         set's chosen vocabulary threshold), trained once: the first student asked of a set trains all the
         set's planned students together."""
-        request = kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how, self.min_count(name),
-                                           1.0 if lam == 0 else float(temperature))
+        return self.planned_student(name, self.request(name, seed, lam, how, temperature))
+
+    def request(self, name: str, seed: int, lam: float, how: str = "in-sample", temperature: float = 1.0
+                ) -> kd_module.StudentRequest:
+        """The request :meth:`student` asks of set ``name`` (its chosen vocabulary threshold; no targets and tau 1
+        at lambda 0)."""
+        return kd_module.StudentRequest(int(seed), float(lam), None if lam == 0 else how, self.min_count(name),
+                                        1.0 if lam == 0 else float(temperature))
+
+    def planned_student(self, name: str, request: kd_module.StudentRequest) -> CachedStudent:
+        """Student ``request`` of set ``name``, the set's planned students trained together first if the cache
+        lacks them."""
         self._once(("students", name), lambda: self.train_students(name))
         return self.cached_student(name, request)
 

@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import distill as kd_module
 from . import agreement, claim_tests, footprint
-from . import results_over_seeds
+from . import results_over_seeds, student_predictions
 from . import unknown_words as unknown_words_module
 from . import vocab_choice as vocab_choice_module
 from .ann import ANNBaseline
@@ -149,7 +149,7 @@ class KDStudy:
         """The KD student with out-of-fold against in-sample targets on each set of the comparison, paired
         over its test responses, Holm over the sets (:func:`~scoring_lab.kd.claim_tests.gain_by_set`)."""
         names = self.plan.oof_sets
-        predictions = {(name, how, s): self.models.kd_student(name, s, how).student.predict(self.sets[name].test.texts)
+        predictions = {(name, how, s): student_predictions.kd_student_proba(self.models, name, s, how).argmax(axis=1)
                        for name in names for how in ("out-of-fold", "in-sample") for s in self.plan.seeds}
         return self._gain("out-of-fold", "in-sample", predictions)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import distill as kd_module
+from . import student_predictions
 from .plan import KD_STUDENT, SMALL, STUDENT, TEACHER
 from .vocab import Vocabulary, fit_vocabulary, words
 
@@ -78,8 +79,9 @@ def unknown_word_table(models: "StudentsAndANN", predictions: dict) -> pd.DataFr
         vocabularies[name] = training_words(task.train.texts, plan.kd.max_words)
         if models.min_count(name) != 1 and 1 in plan.kd.vocab_min_counts:
             for s in plan.seeds:
-                st = models.cached_student(name, kd_module.StudentRequest(s, 0.0, None, 1)).student
-                before[(name, every_training_word(1), s)] = st.predict(task.test.texts)
+                request = kd_module.StudentRequest(s, 0.0, None, 1)
+                before[(name, every_training_word(1), s)] = student_predictions.proba_on_test(
+                    models, name, request, planned=False).argmax(axis=1)
     return accuracy_by_unknown_words(plan.sets, {**predictions, **before}, vocabularies,
                                      (*MODELS, every_training_word(1)))
 
