@@ -84,6 +84,20 @@ def test_every_set_corrects_all_comparisons_together_and_says_how_many_held():
     assert v.test.startswith("2 of 4 held after Holm's correction of 4")
     assert v.n_text == "4 comparisons over 1200 test responses"
     assert ct.which_held(parts, v.held_each) == "held after Holm's correction on a vs ANN, b vs ANN; not on a vs small, b vs small"
+    assert v.against_each == (False,) * 4
+    assert ct.which_held(parts, v.held_each, v.against_each) == ct.which_held(parts, v.held_each)
+
+
+def test_a_comparison_the_other_way_makes_the_claim_not_held_and_the_note_names_it():
+    truth = _truth()
+    ann, _ = ct.beats(_samples(truth, {"a": .9, "b": .9}, {"a": .6, "b": .6}), R, 0)
+    small, _ = ct.beats(_samples(truth, {"a": .6, "b": .75}, {"a": .9, "b": .74}), R, 0)   # a: the KD student worse
+    parts = {**{f"{s} vs ANN": v for s, v in ann.items()}, **{f"{s} vs small": v for s, v in small.items()}}
+    v = ct.every_set(parts)
+    assert v.verdict == "not held" and sum(v.held_each) == 2 and v.against_each == (False, False, True, False)
+    assert v.test.startswith("2 of 4 held after Holm's correction of 4")
+    assert ct.which_held(parts, v.held_each, v.against_each) == (
+        "held after Holm's correction on a vs ANN, b vs ANN; significantly the other way on a vs small; not on b vs small")
 
 
 @pytest.mark.parametrize("kd_wrong, verdict", [(66, "held"), (84, "inconclusive"), (150, "not held")])

@@ -47,7 +47,8 @@ class Verdict:
     """A verdict with what it rests on: ``effect`` and its 95% interval [``ci_low``, ``ci_high``],
     ``n`` test responses (``n_text``: the same in words, with seeds), the ``test`` in words, its p-value
     and, for ``inconclusive``, the smallest effect the data could have detected; after Holm
-    (:func:`compare_all`), ``held_each`` says which comparisons held."""
+    (:func:`compare_all`), ``held_each`` says which comparisons held and ``against_each`` which went
+    significantly the other way."""
 
     verdict: str
     effect: float
@@ -59,6 +60,7 @@ class Verdict:
     detectable: float | None = None
     n_text: str = ""
     held_each: tuple = ()
+    against_each: tuple = ()
 
     def __post_init__(self):
         if self.verdict not in (HELD, NOT_HELD, PARTLY, INCONCLUSIVE, NOT_TESTED):
@@ -145,7 +147,7 @@ def compare_all(parts: Sequence[Verdict], overall: Verdict | None = None, alpha:
     p = [1.0 if v.p_value is None else v.p_value for v in parts]
     rejected, corrected = holm(p, alpha)
     held = tuple(bool(r and v.verdict == HELD) for r, v in zip(rejected, parts))
-    against = [bool(r and v.verdict == NOT_HELD) for r, v in zip(rejected, parts)]
+    against = tuple(bool(r and v.verdict == NOT_HELD) for r, v in zip(rejected, parts))
     k, m = sum(held), len(parts)
     verdict = NOT_HELD if any(against) else HELD if k == m else PARTLY if k > 0 else INCONCLUSIVE
     test = f"{k} of {m} held after Holm's correction of {m} paired bootstraps"
@@ -156,7 +158,7 @@ def compare_all(parts: Sequence[Verdict], overall: Verdict | None = None, alpha:
         effect, lo, hi, n, n_text = overall.effect, overall.ci_low, overall.ci_high, overall.n, overall.n_text
         test += f"; effect and interval: {overall.test}"
     detectable = overall.detectable if overall is not None and verdict == INCONCLUSIVE else None
-    return Verdict(verdict, effect, lo, hi, n, test, float(min(corrected)), detectable, n_text, held)
+    return Verdict(verdict, effect, lo, hi, n, test, float(min(corrected)), detectable, n_text, held, against)
 
 
 def _equivalence_verdict(lo: float, hi: float, margin: float) -> str:

@@ -55,12 +55,17 @@ def beats(samples: dict[str, tuple], n_resamples: int, seed: int, direction: str
     return parts, overall
 
 
-def which_held(parts: dict, held_each: tuple) -> str:
-    """``held after correction on a, b; not on c`` from :func:`~scoring_lab.verdicts.compare_all`'s flags."""
+def which_held(parts: dict, held_each: tuple, against_each: tuple = ()) -> str:
+    """``held after correction on a, b; significantly the other way on c; not on d`` from
+    :func:`~scoring_lab.verdicts.compare_all`'s flags (one comparison the other way makes the claim ``not held``
+    however many held, so the note names it)."""
     names = list(parts)
+    against_each = tuple(against_each) or (False,) * len(names)
     yes = [n for n, h in zip(names, held_each) if h]
-    no = [n for n, h in zip(names, held_each) if not h]
+    other_way = [n for n, a in zip(names, against_each) if a]
+    no = [n for n, h, a in zip(names, held_each, against_each) if not h and not a]
     return "; ".join(x for x in (f"held after Holm's correction on {', '.join(yes)}" if yes else "",
+                                 f"significantly the other way on {', '.join(other_way)}" if other_way else "",
                                  f"not on {', '.join(no)}" if no else "") if x)
 
 

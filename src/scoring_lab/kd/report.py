@@ -39,7 +39,7 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
         out.append(claims.judged("kd", claim, f"+{sizes[gain_key]:.3f}", overall, "; ".join(x for x in (
             base, "a claim about the average: accuracy averaged over sets, one paired bootstrap resampling each "
             "set's test responses, seeds pooled per response; held if its interval lies above zero; set by set "
-            f"(Holm over {len(parts)})", claim_tests.which_held(parts, each.held_each),
+            f"(Holm over {len(parts)})", claim_tests.which_held(parts, each.held_each, each.against_each),
             f"no {other} on {', '.join(left_out)} (see the profile)" if left_out else "") if x)))
     out.append(_every_set(per_baseline, len(sets)))
     out.append(_teacher_gap(predictions, truth, base, r, seed))
@@ -49,7 +49,7 @@ def kd_claims(predictions: dict, measured_ratios: dict, sets: dict[str, Task], s
                              "improves", overall, "the paper's premise (its Table 2 has no lambda = 0 column); the same "
                              "student with and without the teacher, same seeds, accuracy averaged over sets, each set's "
                              "test responses paired; held if the interval lies above zero; set by set (Holm over "
-                             f"{len(parts)}): " + claim_tests.which_held(parts, each.held_each)))
+                             f"{len(parts)}): " + claim_tests.which_held(parts, each.held_each, each.against_each)))
     out.append(_positive_control(predictions, truth, base, r, seed))
     out.append(_parameter_ratio(measured_ratios, sizes))
     out.append(_speedup(latencies, sizes, r, seed))
@@ -73,7 +73,7 @@ def _positive_control(predictions: dict, truth: dict, base: str, r: int, seed: i
                          "claim: the same student, seeds and chosen lambda and tau as the KD student, its targets the "
                          "benchmark generator's class probabilities given each response's making (before rater noise) "
                          "instead of the teacher's; accuracy averaged over sets, paired per set, seeds pooled; set by "
-                         f"set (Holm over {len(parts)}): " + claim_tests.which_held(parts, each.held_each))
+                         f"set (Holm over {len(parts)}): " + claim_tests.which_held(parts, each.held_each, each.against_each))
 
 
 def source_text(sets: dict) -> str:
@@ -99,7 +99,7 @@ def _every_set(per_baseline: dict, n_sets: int) -> claims.Claim:
     v = claim_tests.every_set(parts)
     return claims.judged("kd", claim, f"{2 * n_sets} of {2 * n_sets}", v,
                          "the per-set paired bootstraps of the two claims above, all corrected together; the effect is "
-                         "their mean accuracy difference; " + claim_tests.which_held(parts, v.held_each),
+                         "their mean accuracy difference; " + claim_tests.which_held(parts, v.held_each, v.against_each),
                          our_value=f"{sum(v.held_each)} of {len(parts)} held after correction")
 
 
