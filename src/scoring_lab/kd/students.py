@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -28,7 +29,7 @@ from ..models.cache import ArtifactCache, array_digest, code_version
 from ..models.per_task import task_fingerprint
 from ..study_steps import TimedSteps
 
-STUDENT_KIND, ANN_KIND = "kd-student", "kd-ann"
+STUDENT_KIND, ANN_KIND, ANN_MODEL_KIND = "kd-student", "kd-ann", "kd-ann-model"
 
 # What a student's training depends on among the kd settings (seed, lambda and teacher targets are keyed apart);
 # the others (seeds, sweep, baselines, workers) choose which students to train, not how one trains.
@@ -217,9 +218,16 @@ class StudentsAndANN(TimedSteps):
         return value
 
     def fit_ann(self, name: str, seed: int) -> ann_module.ANNBaseline:
-        """The fitted ANN (fitted once per study; the cache keeps only its test probabilities)."""
-        return self._once(("ann", name, seed), lambda: ann_module.fit_ann(
-            self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features, seed=seed))
+        """The fitted ANN, fitted once (or taken from this study's side-by-side fits) and kept in the cache (kind
+        ``kd-ann-model``, joblib: scikit-learn's own persistence), so that a re-executed chapter times it without
+        fitting it again."""
+        def fit(folder: Path):
+            model = self._memo.get(("ann", name, seed)) or ann_module.fit_ann(
+                self.sets[name], hidden=self.kd.ann_hidden, max_features=self.kd.ann_max_features, seed=seed)
+            joblib.dump(model, folder / "ann.joblib")
+
+        return self._once(("ann model", name, seed), lambda: self.cache.get_or_compute(
+            ANN_MODEL_KIND, self.ann_inputs(name, seed), fit, lambda art: joblib.load(art.file("ann.joblib")))[0])
 
 
 def _save_ann(model: ann_module.ANNBaseline, task, folder: Path) -> None:

@@ -193,6 +193,13 @@ def code_version(*roots: ModuleType | Callable | type, package: str = "scoring_l
     among the roots. Modules that only store, locate or configure (the cache, paths, profiles,
     the papers' figures, the book) are not followed.
     """
+    return _code_version(roots, package)
+
+
+@functools.lru_cache(maxsize=None)
+def _code_version(roots: tuple, package: str) -> str:
+    """:func:`code_version`, once per roots: code does not change while a process runs (as for :func:`_piece`), and
+    a chapter asks for the same version hundreds of times (every student's cache key)."""
     seen: set[int] = set()
     digests: set[str] = set()
     todo = list(roots)
