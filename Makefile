@@ -10,7 +10,7 @@ PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no
 # each chapter set in one worker (--dist loadgroup), and each worker's computations in its share of the cores
 # (tests/conftest.py sets OMP_NUM_THREADS: one thread a worker on 2 cores). Measured on 2 cores: pytest 327 s
 # in two workers against 624 s in one process (257 s since the real-data shapes share a kernel; `make test`
-# from a clean clone 5m30s); two workers with torch's default two threads each spin and wait on each other
+# from a clean clone 5m19s); two workers with torch's default two threads each spin and wait on each other
 # (a real-data shape's chapters: 182 s side by side against 92 s with one thread each).
 TEST_WORKERS ?= auto
 PROFILE ?= default
