@@ -2,6 +2,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -284,6 +285,9 @@ def test_the_shorter_length_rung_is_the_profiles_scorer_when_it_truncates_nothin
         assert not cache.exists(per_task.SCORER_KIND, rung_key)                 # never trained
     else:
         assert rung["train_seconds"] != profile["train_seconds"]
+    # the chapter's own tokenizer (no rung's weights loaded for it): the same table
+    given = per_task.shortcut_costs(task, base, seed=0, cache=cache, progress=False, tokenizer=tokenizer)
+    pd.testing.assert_frame_equal(given.set_index("setting"), costs)
 
 
 def test_truncated_share_counts_responses_over_each_limit(task):

@@ -55,12 +55,11 @@ def beats(samples: dict[str, tuple], n_resamples: int, seed: int, direction: str
     return parts, overall
 
 
-def which_held(parts: dict, held_each: tuple, against_each: tuple = ()) -> str:
+def which_held(parts: dict, held_each: tuple, against_each: tuple) -> str:
     """``held after correction on a, b; significantly the other way on c; not on d`` from
     :func:`~scoring_lab.verdicts.compare_all`'s flags (one comparison the other way makes the claim ``not held``
     however many held, so the note names it)."""
     names = list(parts)
-    against_each = tuple(against_each) or (False,) * len(names)
     yes = [n for n, h in zip(names, held_each) if h]
     other_way = [n for n, a in zip(names, against_each) if a]
     no = [n for n, h, a in zip(names, held_each, against_each) if not h and not a]

@@ -100,7 +100,8 @@ def _every_set(per_baseline: dict, n_sets: int) -> claims.Claim:
     return claims.judged("kd", claim, f"{2 * n_sets} of {2 * n_sets}", v,
                          "the per-set paired bootstraps of the two claims above, all corrected together; the effect is "
                          "their mean accuracy difference; " + claim_tests.which_held(parts, v.held_each, v.against_each),
-                         our_value=f"{sum(v.held_each)} of {len(parts)} held after correction")
+                         our_value=f"{sum(v.held_each)} of {len(parts)} held after correction"
+                         + (f", {sum(v.against_each)} significantly the other way" if any(v.against_each) else ""))
 
 
 def _teacher_gap(predictions: dict, truth: dict, base: str, r: int, seed: int) -> claims.Claim:

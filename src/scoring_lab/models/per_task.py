@@ -292,8 +292,9 @@ def shortcut_ladder(base: TrainSettings, full_lr: float = 5e-5) -> list[tuple[st
 
 
 def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: ArtifactCache | None = None,
-                   full_lr: float = 5e-5, progress: bool = True) -> pd.DataFrame:
-    """Test metrics and training cost of each rung of :func:`shortcut_ladder` on one task.
+                   full_lr: float = 5e-5, progress: bool = True, tokenizer=None) -> pd.DataFrame:
+    """Test metrics and training cost of each rung of :func:`shortcut_ladder` on one task; ``tokenizer``, the
+    backbone's, counts the responses' tokens (default: the first rung's, whose weights it then loads).
 
     Columns: setting, the task kind's metrics (:func:`metric_columns`), train_seconds,
     seconds_per_epoch, epochs_run, best_epoch, trainable_params, max_length, trainable_layers, lr,
@@ -311,7 +312,7 @@ def shortcut_costs(task: Task, base: TrainSettings, seed: int = 0, cache: Artifa
                        and not (lengths > min(settings.max_length, base.max_length)).any())
         ts = profiles if same_inputs else get_scorer(task, settings, seed, cache, progress)
         if lengths is None:     # every rung has the backbone's tokenizer
-            lengths = token_lengths({task.name: task}, ts.scorer.tokenizer)
+            lengths = token_lengths({task.name: task}, tokenizer or ts.scorer.tokenizer)
         if settings == base:
             profiles = ts
         m = evaluate(ts, task)
